@@ -1,0 +1,318 @@
+// The gateway's configuration: its shape, its defaults, and its validation.
+// Pure (no ngx): the gateway validates in init_by_lua, `autoscale validate` runs the very same
+// compiled Lua under LuaJIT. The published JSON Schema (config/autoscale.schema.json) mirrors
+// this file; a test keeps the two in step.
+import {
+  Json,
+  JsonObject,
+  Problems,
+  index,
+  join,
+  readArray,
+  readBoolean,
+  readEnum,
+  readInteger,
+  readNumber,
+  readObject,
+  readString,
+  rejectUnknownKeys,
+} from "./check";
+
+export interface PeerConfig {
+  host: string;
+  port: number;
+  weight: number;
+}
+
+export const BALANCERS = ["round_robin", "ewma"] as const;
+export type BalancerName = (typeof BALANCERS)[number];
+
+export const SCALING_METRICS = ["requests_per_second", "in_flight"] as const;
+export type ScalingMetric = (typeof SCALING_METRICS)[number];
+
+export interface WebhookActuatorConfig {
+  type: "webhook";
+  url: string;
+  timeout_ms: number;
+  dry_run: boolean;
+}
+
+export interface ScalingConfig {
+  min_replicas: number;
+  max_replicas: number;
+  /** Seconds between two evaluations of the policy. */
+  interval: number;
+  /** The metrics window (seconds) the policy reads. */
+  window: number;
+  target: { metric: ScalingMetric; value: number };
+  actuator: WebhookActuatorConfig;
+}
+
+export interface PoolConfig {
+  name: string;
+  peers: PeerConfig[];
+  balancer: BalancerName;
+  scaling?: ScalingConfig;
+}
+
+export interface RouteConfig {
+  name: string;
+  match: { prefix?: string; exact?: string };
+  pool: string;
+}
+
+export interface Config {
+  listen: number;
+  admin: { listen: string; token?: string };
+  metrics: { windows: number[] };
+  pools: LuaTable<string, PoolConfig>;
+  /** Pool names in a stable order (sorted), for status output and iteration. */
+  poolNames: string[];
+  routes: RouteConfig[];
+}
+
+const NAME_PATTERN = "^[%w_%.%-]+$";
+const NAME_HELP = "a name of letters, digits, '_', '.' or '-' (at most 64)";
+const MAX_WINDOW = 3600;
+
+function readName(p: Problems, path: string, v: Json): string | undefined {
+  const s = readString(p, path, v, true, NAME_PATTERN, NAME_HELP);
+  if (s !== undefined && s.length > 64) {
+    p.add(path, `expected ${NAME_HELP}, got a name of ${s.length} characters`);
+    return undefined;
+  }
+  return s;
+}
+
+/** An IPv4 or IPv6 literal: the balancer phase cannot resolve host names per request. */
+function readPeerHost(p: Problems, path: string, v: Json): string | undefined {
+  const s = readString(p, path, v, true);
+  if (s === undefined) return undefined;
+  const [a, b, c, d] = string.match(s, "^(%d+)%.(%d+)%.(%d+)%.(%d+)$");
+  if (a !== undefined) {
+    if (tonumber(a)! <= 255 && tonumber(b)! <= 255 && tonumber(c)! <= 255 && tonumber(d)! <= 255) return s;
+  } else if (string.match(s, "^[%x:]+$")[0] !== undefined && string.find(s, ":", 1, true)[0] !== undefined) {
+    return s;
+  }
+  p.add(path, `expected an IPv4 or IPv6 address (host names are not resolved in the balancer), got ${string.format("%q", s)}`);
+  return undefined;
+}
+
+/** "127.0.0.1:9180", "[::1]:9180" or a bare port "9180". */
+function readListen(p: Problems, path: string, v: Json, fallback: string): string | undefined {
+  if (v === undefined) return fallback;
+  if (type(v) === "number") v = tostring(v);
+  const s = readString(p, path, v, true);
+  if (s === undefined) return undefined;
+  const port = string.match(s, ":(%d+)$")[0] ?? string.match(s, "^(%d+)$")[0];
+  const n = port === undefined ? undefined : tonumber(port);
+  if (n === undefined || n < 1 || n > 65535) {
+    p.add(path, `expected "host:port" or a port 1-65535, got ${string.format("%q", s)}`);
+    return undefined;
+  }
+  return s;
+}
+
+function readPeer(p: Problems, path: string, v: Json): PeerConfig | undefined {
+  const o = readObject(p, path, v, true);
+  if (o === undefined) return undefined;
+  rejectUnknownKeys(p, path, o, ["host", "port", "weight"]);
+  const host = readPeerHost(p, join(path, "host"), o.get("host"));
+  const port = readInteger(p, join(path, "port"), o.get("port"), 1, 65535, undefined);
+  const weight = readInteger(p, join(path, "weight"), o.get("weight"), 0, 1000, 1);
+  if (host === undefined || port === undefined || weight === undefined) return undefined;
+  return { host, port, weight };
+}
+
+function readUrl(p: Problems, path: string, v: Json): string | undefined {
+  return readString(p, path, v, true, "^https?://[^/%s]+", "an http:// or https:// URL");
+}
+
+function readActuator(p: Problems, path: string, v: Json): WebhookActuatorConfig | undefined {
+  const o = readObject(p, path, v, true);
+  if (o === undefined) return undefined;
+  rejectUnknownKeys(p, path, o, ["type", "url", "timeout_ms", "dry_run"]);
+  const kind = readEnum(p, join(path, "type"), o.get("type"), ["webhook"] as const, undefined);
+  const url = readUrl(p, join(path, "url"), o.get("url"));
+  const timeout = readInteger(p, join(path, "timeout_ms"), o.get("timeout_ms"), 1, 60000, 2000);
+  const dryRun = readBoolean(p, join(path, "dry_run"), o.get("dry_run"), false);
+  if (kind === undefined || url === undefined || timeout === undefined) return undefined;
+  return { type: kind, url, timeout_ms: timeout, dry_run: dryRun };
+}
+
+function readScaling(p: Problems, path: string, v: Json, windows: number[]): ScalingConfig | undefined {
+  const o = readObject(p, path, v, false);
+  if (o === undefined) return undefined;
+  rejectUnknownKeys(p, path, o, ["min_replicas", "max_replicas", "interval", "window", "target", "actuator"]);
+  const min = readInteger(p, join(path, "min_replicas"), o.get("min_replicas"), 0, 100000, 1);
+  const max = readInteger(p, join(path, "max_replicas"), o.get("max_replicas"), 1, 100000, undefined);
+  const interval = readNumber(p, join(path, "interval"), o.get("interval"), 0.1, 3600, 5);
+  const window = readInteger(p, join(path, "window"), o.get("window"), 1, MAX_WINDOW, windows[0]);
+  if (window !== undefined && !windows.includes(window)) {
+    p.add(join(path, "window"), `expected one of the metrics windows (${windows.join(", ")}), got ${window}`);
+  }
+  if (min !== undefined && max !== undefined && min > max) {
+    p.add(join(path, "min_replicas"), `must not exceed max_replicas (${max}), got ${min}`);
+  }
+  let target: ScalingConfig["target"] | undefined;
+  const t = readObject(p, join(path, "target"), o.get("target"), true);
+  if (t !== undefined) {
+    const tp = join(path, "target");
+    rejectUnknownKeys(p, tp, t, ["metric", "value"]);
+    const metric = readEnum(p, join(tp, "metric"), t.get("metric"), SCALING_METRICS, "requests_per_second");
+    const value = readNumber(p, join(tp, "value"), t.get("value"), 1e-6, 1e9, undefined);
+    if (metric !== undefined && value !== undefined) target = { metric, value };
+  }
+  const actuator = readActuator(p, join(path, "actuator"), o.get("actuator"));
+  if (min === undefined || max === undefined || interval === undefined || window === undefined || target === undefined || actuator === undefined) {
+    return undefined;
+  }
+  return { min_replicas: min, max_replicas: max, interval, window, target, actuator };
+}
+
+function readPool(p: Problems, path: string, name: string, v: Json, windows: number[]): PoolConfig | undefined {
+  const o = readObject(p, path, v, true);
+  if (o === undefined) return undefined;
+  rejectUnknownKeys(p, path, o, ["peers", "balancer", "scaling"]);
+  const peersPath = join(path, "peers");
+  const rawPeers = readArray(p, peersPath, o.get("peers"), true);
+  const peers: PeerConfig[] = [];
+  let ok = rawPeers !== undefined;
+  if (rawPeers !== undefined) {
+    if (rawPeers.length === 0) {
+      p.add(peersPath, "expected at least one peer, got an empty array");
+      ok = false;
+    }
+    const seen = new LuaTable<string, boolean>();
+    for (let i = 0; i < rawPeers.length; i++) {
+      const peer = readPeer(p, index(peersPath, i), rawPeers[i]);
+      if (peer === undefined) {
+        ok = false;
+        continue;
+      }
+      const key = `${peer.host}:${peer.port}`;
+      if (seen.get(key)) {
+        p.add(index(peersPath, i), `duplicate peer ${key}`);
+        ok = false;
+      }
+      seen.set(key, true);
+      peers.push(peer);
+    }
+  }
+  const balancer = readEnum(p, join(path, "balancer"), o.get("balancer"), BALANCERS, "ewma");
+  const scaling = readScaling(p, join(path, "scaling"), o.get("scaling"), windows);
+  if (!ok || balancer === undefined || (o.get("scaling") !== undefined && scaling === undefined)) return undefined;
+  return { name, peers, balancer, scaling };
+}
+
+function readRoute(p: Problems, path: string, v: Json, pools: JsonObject | undefined): RouteConfig | undefined {
+  const o = readObject(p, path, v, true);
+  if (o === undefined) return undefined;
+  rejectUnknownKeys(p, path, o, ["name", "match", "pool"]);
+  const name = readName(p, join(path, "name"), o.get("name"));
+  const matchPath = join(path, "match");
+  const m = readObject(p, matchPath, o.get("match"), true);
+  let match: RouteConfig["match"] | undefined;
+  if (m !== undefined) {
+    rejectUnknownKeys(p, matchPath, m, ["prefix", "exact"]);
+    const prefix = readString(p, join(matchPath, "prefix"), m.get("prefix"), false, "^/", "a path starting with /");
+    const exact = readString(p, join(matchPath, "exact"), m.get("exact"), false, "^/", "a path starting with /");
+    if ((m.get("prefix") === undefined) === (m.get("exact") === undefined)) {
+      p.add(matchPath, "expected exactly one of prefix or exact");
+    } else if (prefix !== undefined || exact !== undefined) {
+      match = { prefix, exact };
+    }
+  }
+  const pool = readName(p, join(path, "pool"), o.get("pool"));
+  if (pool !== undefined && pools !== undefined && pools.get(pool) === undefined) {
+    p.add(join(path, "pool"), `unknown pool ${string.format("%q", pool)}`);
+    return undefined;
+  }
+  if (name === undefined || match === undefined || pool === undefined) return undefined;
+  return { name, match, pool };
+}
+
+function readWindows(p: Problems, path: string, v: Json): number[] | undefined {
+  if (v === undefined) return [10, 60];
+  const arr = readArray(p, path, v, true);
+  if (arr === undefined) return undefined;
+  if (arr.length === 0 || arr.length > 4) {
+    p.add(path, `expected 1 to 4 window spans in seconds, got ${arr.length}`);
+    return undefined;
+  }
+  const out: number[] = [];
+  for (let i = 0; i < arr.length; i++) {
+    const w = readInteger(p, index(path, i), arr[i], 1, MAX_WINDOW, undefined);
+    if (w === undefined) return undefined;
+    out.push(w);
+  }
+  return out;
+}
+
+/**
+ * Validates a decoded config document. Returns the typed config with defaults filled in, or
+ * undefined and every problem found.
+ */
+export function validateConfig(doc: Json): LuaMultiReturn<[Config | undefined, string[]]> {
+  const p = new Problems();
+  const root = readObject(p, "(root)", doc, true);
+  if (root === undefined) return $multi(undefined, p.list);
+  rejectUnknownKeys(p, "", root, ["listen", "admin", "metrics", "pools", "routes"]);
+
+  const listen = readInteger(p, "listen", root.get("listen"), 1, 65535, 8080);
+
+  let admin: Config["admin"] | undefined;
+  const a = readObject(p, "admin", root.get("admin"), false) ?? new LuaTable<string, Json>();
+  rejectUnknownKeys(p, "admin", a, ["listen", "token"]);
+  const adminListen = readListen(p, "admin.listen", a.get("listen"), "127.0.0.1:9180");
+  const token = readString(p, "admin.token", a.get("token"), false);
+  if (token !== undefined && token.length < 16) p.add("admin.token", `expected at least 16 characters, got ${token.length}`);
+  if (adminListen !== undefined) admin = { listen: adminListen, token };
+
+  let windows: number[] | undefined;
+  const m = readObject(p, "metrics", root.get("metrics"), false);
+  if (m !== undefined) {
+    rejectUnknownKeys(p, "metrics", m, ["windows"]);
+    windows = readWindows(p, "metrics.windows", m.get("windows"));
+  } else {
+    windows = [10, 60];
+  }
+
+  const rawPools = readObject(p, "pools", root.get("pools"), true);
+  const pools = new LuaTable<string, PoolConfig>();
+  const poolNames: string[] = [];
+  if (rawPools !== undefined) {
+    for (const [name, raw] of pairs(rawPools)) {
+      const path = join("pools", name);
+      if (readName(p, `${path} (name)`, name) === undefined) continue;
+      const pool = readPool(p, path, name, raw, windows ?? [10, 60]);
+      if (pool !== undefined) {
+        pools.set(name, pool);
+        poolNames.push(name);
+      }
+    }
+    table.sort(poolNames);
+    if (poolNames.length === 0 && p.list.length === 0) p.add("pools", "expected at least one pool");
+  }
+
+  const rawRoutes = readArray(p, "routes", root.get("routes"), true);
+  const routes: RouteConfig[] = [];
+  if (rawRoutes !== undefined) {
+    const names = new LuaTable<string, boolean>();
+    for (let i = 0; i < rawRoutes.length; i++) {
+      const route = readRoute(p, index("routes", i), rawRoutes[i], rawPools);
+      if (route === undefined) continue;
+      if (names.get(route.name) || route.name === "unmatched") {
+        p.add(join(index("routes", i), "name"), `route name ${string.format("%q", route.name)} is already taken`);
+        continue;
+      }
+      names.set(route.name, true);
+      routes.push(route);
+    }
+  }
+
+  if (p.list.length > 0 || listen === undefined || admin === undefined || windows === undefined) {
+    return $multi(undefined, p.list);
+  }
+  return $multi({ listen, admin, metrics: { windows }, pools, poolNames, routes }, p.list);
+}
