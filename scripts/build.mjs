@@ -1,7 +1,7 @@
 // `npm run build`: the Lua build (tstl.json) and the Node build (tsconfig.node.json).
 // TypeScriptToLua exits 0 on its own warnings; any "warning TSTL" fails the build here.
 import { spawnSync } from "node:child_process";
-import { rmSync, readdirSync, statSync, readFileSync } from "node:fs";
+import { rmSync, readdirSync, statSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -35,6 +35,14 @@ const needLualib = [];
     }
   }
 })(luaDir);
+
+// The drop-in include for a git checkout: nginx/autoscale.conf with lua_package_path set.
+const includeText = readFileSync(join(root, "nginx", "autoscale.conf"), "utf8").replace(
+  /^# lua_package_path .*$/m,
+  `lua_package_path "${luaDir}/?.lua;${luaDir}/?/init.lua;;";`,
+);
+mkdirSync(join(root, "build", "nginx"), { recursive: true });
+writeFileSync(join(root, "build", "nginx", "autoscale.conf"), includeText);
 
 const node = run(bin("tsc"), ["-p", "tsconfig.node.json"]);
 if (node.status !== 0) {

@@ -1,0 +1,48 @@
+// Starting and stopping an nginx with its own prefix directory (nothing written under /etc).
+import { ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Runtime } from "./runtime.js";
+
+export interface NginxHandle {
+  prefix: string;
+  process: ChildProcess;
+  /** Resolves with the exit code when nginx has stopped. */
+  exited: Promise<number>;
+  /** Graceful stop (SIGQUIT: in-flight requests finish); resolves when nginx has exited. */
+  stop(): Promise<number>;
+}
+
+export function preparePrefix(prefix: string): void {
+  for (const d of ["logs", "temp", "conf"]) mkdirSync(join(prefix, d), { recursive: true });
+}
+
+export function nginxArgs(prefix: string): string[] {
+  return ["-p", prefix, "-c", join(prefix, "conf", "nginx.conf"), "-e", join(prefix, "logs", "error.log")];
+}
+
+/** `nginx -t`: returns the output when the config is refused, undefined when it is fine. */
+export function testConf(runtime: Runtime, prefix: string, env: NodeJS.ProcessEnv): string | undefined {
+  const r = spawnSync(runtime.binary, [...nginxArgs(prefix), "-t", "-q"], { encoding: "utf8", env });
+  return r.status === 0 ? undefined : (r.stderr || r.stdout).trim();
+}
+
+/** Writes conf/nginx.conf and starts nginx in the foreground (`daemon off`). */
+export function startNginx(runtime: Runtime, prefix: string, conf: string, env: NodeJS.ProcessEnv, stdio: "inherit" | "pipe" = "pipe"): NginxHandle {
+  preparePrefix(prefix);
+  writeFileSync(join(prefix, "conf", "nginx.conf"), conf);
+  const child = spawn(runtime.binary, [...nginxArgs(prefix), "-g", "daemon off;"], { env, stdio: ["ignore", stdio, stdio] });
+  const exited = new Promise<number>((resolve) => {
+    child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+    child.on("error", () => resolve(127));
+  });
+  return {
+    prefix,
+    process: child,
+    exited,
+    stop: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGQUIT");
+      return exited;
+    },
+  };
+}

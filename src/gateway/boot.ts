@@ -1,0 +1,64 @@
+// init_by_lua and init_worker_by_lua: load and validate the config, start the timers.
+import { loadConfigFile } from "../config/load";
+import { buildState, getState, METRICS_DICT, STARTED_KEY, STATE_DICT, setState } from "./state";
+import { tick } from "./ticker";
+import { evaluatePool } from "./scaler";
+
+/** Where the config file is: the argument, else $AUTOSCALE_CONFIG, else <nginx prefix>/autoscale.json. */
+function configPath(path?: string): string {
+  return path ?? os.getenv("AUTOSCALE_CONFIG") ?? `${ngx.config.prefix()}autoscale.json`;
+}
+
+/** init_by_lua: a bad config stops nginx start-up with every problem, each naming its JSON path. */
+export function init(path?: string): void {
+  const file = configPath(path);
+  const [config, problems] = loadConfigFile(file);
+  if (config === undefined) {
+    error(`lua-resty-autoscale: invalid config ${file}:\n  ${problems.join("\n  ")}`, 0);
+  }
+  for (const name of [METRICS_DICT, STATE_DICT]) {
+    if (ngx.shared[name] === undefined) error(`lua-resty-autoscale: missing "lua_shared_dict ${name} <size>;" in the http block (include nginx/autoscale.conf)`, 0);
+  }
+  setState(buildState(config, file));
+}
+
+function logFailure(this: void, err: unknown): string {
+  return debug.traceback(tostring(err), 2);
+}
+
+/** Runs a timer's work so that an error is logged with its traceback and the timer lives on. */
+function guarded(this: void, what: string, fn: (this: void, now: number) => void): void {
+  const [ok, err] = xpcall(fn, logFailure, ngx.now());
+  if (!ok) ngx.log(ngx.ERR, "autoscale: ", what, " failed: ", tostring(err));
+}
+
+function onTick(this: void, premature: boolean): void {
+  if (premature) return;
+  const s = getState();
+  if (s !== undefined) guarded("ticker", (now) => tick(s, now));
+}
+
+function onScale(this: void, premature: boolean, poolName: string): void {
+  if (premature) return;
+  const s = getState();
+  const pool = s?.pools.get(poolName);
+  if (pool !== undefined) guarded("scaling evaluation", (now) => evaluatePool(pool, now));
+}
+
+/** init_worker_by_lua: per-worker timers; the control loop runs on worker 0 only. */
+export function init_worker(): void {
+  math.randomseed(math.floor(ngx.now() * 1000) + ngx.worker.pid());
+  const s = getState();
+  if (s === undefined) return;
+  ngx.shared[STATE_DICT]!.add(STARTED_KEY, ngx.now());
+  const [ok, err] = ngx.timer.every(1, onTick);
+  if (!ok) ngx.log(ngx.ERR, "autoscale: cannot start the metrics timer: ", err);
+  if (ngx.worker.id() !== 0) return;
+  for (const name of s.config.poolNames) {
+    const scaling = s.pools.get(name).config.scaling;
+    if (scaling !== undefined) {
+      const [sok, serr] = ngx.timer.every(scaling.interval, onScale, name);
+      if (!sok) ngx.log(ngx.ERR, "autoscale: cannot start the scaling timer of pool ", name, ": ", serr);
+    }
+  }
+}
