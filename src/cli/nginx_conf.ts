@@ -6,7 +6,7 @@ import { projectRoot } from "./paths.js";
 
 export interface GatewayConfig {
   listen?: number;
-  admin?: { listen?: string | number };
+  admin?: { listen?: string | number; token?: string };
   pools: Record<string, unknown>;
   routes: { name: string; match: { prefix?: string; exact?: string }; pool: string }[];
 }
