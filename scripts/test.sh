@@ -39,8 +39,8 @@ echo "== integration tests (real nginx)"
 node_out=$(mktemp)
 node --test --test-concurrency=1 --test-reporter=tap build/node/test/integration/ | tee "$node_out"
 node_rc=${PIPESTATUS[0]}
-n_ok=$(grep -E -c '^# pass [0-9]+' "$node_out" >/dev/null && grep -E '^# pass [0-9]+' "$node_out" | awk '{print $3}')
-n_fail=$(grep -E '^# fail [0-9]+' "$node_out" | awk '{print $3}')
+n_ok=$(awk '/^# pass [0-9]+$/ {n = $3} END {print n + 0}' "$node_out")
+n_fail=$(awk '/^# fail [0-9]+$/ {n = $3} END {print n + 0}' "$node_out")
 passed=$((passed + ${n_ok:-0}))
 failed=$((failed + ${n_fail:-0}))
 if [ "$node_rc" -ne 0 ] && [ "${n_fail:-0}" -eq 0 ]; then fail_suite "node --test exited $node_rc"; fi

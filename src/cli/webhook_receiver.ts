@@ -21,7 +21,11 @@ export function startWebhookReceiver(port: number, onSignal?: (s: ReceivedSignal
     server: undefined as unknown as Server,
     signals: [],
     answerStatus: 200,
-    close: () => new Promise((resolve) => receiver.server.close(() => resolve())),
+    close: () =>
+      new Promise((resolve) => {
+        receiver.server.close(() => resolve());
+        receiver.server.closeAllConnections();
+      }),
   };
   receiver.server = createServer((req, res) => {
     const chunks: Buffer[] = [];
