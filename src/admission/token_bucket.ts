@@ -87,3 +87,10 @@ export function uncommit(lim: TokenBucket, store: CounterStore, key: string, now
   if (v === undefined) return $multi(undefined, err);
   return $multi(true, undefined);
 }
+
+/** Applies a new rate (adaptive rate) keeping the burst; takes effect from the next request. */
+export function retune(lim: TokenBucket, rate: number): void {
+  lim.rate = rate;
+  lim.interval = 1 / rate;
+  lim.tolerance = lim.burst * lim.interval;
+}
