@@ -142,8 +142,8 @@ export function validateBalancer(p: Problems, path: string, raw: Json): Balancer
   }
   const o = readObject(p, path, raw, true);
   if (o === undefined) return undefined;
-  rejectUnknownKeys(p, path, o, ["algorithm", "tau", "failure_penalty", "bias", "failure_statuses", "tries", "slow_start", "outlier", "health_check"]);
   const before = p.list.length;
+  rejectUnknownKeys(p, path, o, ["algorithm", "tau", "failure_penalty", "bias", "failure_statuses", "tries", "slow_start", "outlier", "health_check"]);
   const algorithm = readEnum(p, join(path, "algorithm"), o.get("algorithm"), ALGORITHMS, DEFAULT_ALGORITHM);
   const out = defaults(algorithm ?? DEFAULT_ALGORITHM);
   out.tau = readNumber(p, join(path, "tau"), o.get("tau"), 0.01, 3600, out.tau) ?? out.tau;
