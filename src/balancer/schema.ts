@@ -15,6 +15,8 @@ export interface BalancerOptions {
   tau: number;
   /** Peak-EWMA: the smallest cost a failed try counts as, seconds. */
   failure_penalty: number;
+  /** Peak-EWMA: the smallest weight one sample gets in the average (0 = pure time decay). */
+  sample_weight: number;
   /** Least-request exponent. */
   bias: number;
   /** Upstream statuses that count as a failed try (besides connect errors and timeouts). */
@@ -36,6 +38,7 @@ export function defaults(algorithm: AlgorithmName): BalancerOptions {
     algorithm,
     tau: 10,
     failure_penalty: 1,
+    sample_weight: 0.05,
     bias: 1,
     failure_statuses: DEFAULT_FAILURE_STATUSES,
     tries: 2,
@@ -143,11 +146,12 @@ export function validateBalancer(p: Problems, path: string, raw: Json): Balancer
   const o = readObject(p, path, raw, true);
   if (o === undefined) return undefined;
   const before = p.list.length;
-  rejectUnknownKeys(p, path, o, ["algorithm", "tau", "failure_penalty", "bias", "failure_statuses", "tries", "slow_start", "outlier", "health_check"]);
+  rejectUnknownKeys(p, path, o, ["algorithm", "tau", "failure_penalty", "sample_weight", "bias", "failure_statuses", "tries", "slow_start", "outlier", "health_check"]);
   const algorithm = readEnum(p, join(path, "algorithm"), o.get("algorithm"), ALGORITHMS, DEFAULT_ALGORITHM);
   const out = defaults(algorithm ?? DEFAULT_ALGORITHM);
   out.tau = readNumber(p, join(path, "tau"), o.get("tau"), 0.01, 3600, out.tau) ?? out.tau;
   out.failure_penalty = readNumber(p, join(path, "failure_penalty"), o.get("failure_penalty"), 0.001, 60, out.failure_penalty) ?? out.failure_penalty;
+  out.sample_weight = readNumber(p, join(path, "sample_weight"), o.get("sample_weight"), 0, 1, out.sample_weight) ?? out.sample_weight;
   out.bias = readNumber(p, join(path, "bias"), o.get("bias"), 0, 10, out.bias) ?? out.bias;
   out.failure_statuses = readStatuses(p, join(path, "failure_statuses"), o.get("failure_statuses"), 400, out.failure_statuses) ?? out.failure_statuses;
   out.tries = readInteger(p, join(path, "tries"), o.get("tries"), 1, 10, out.tries) ?? out.tries;

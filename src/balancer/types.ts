@@ -35,6 +35,8 @@ export interface AlgorithmOptions {
   bias?: number;
   /** Peak-EWMA: the smallest cost a failed try counts as, seconds. */
   failure_penalty?: number;
+  /** Peak-EWMA: the smallest weight one sample gets in the average (0 = pure time decay). */
+  sample_weight?: number;
 }
 
 /** A uniform random number in [0, 1): `math.random` in the shell, a seeded generator in tests. */

@@ -7,7 +7,7 @@ end
 
 describe("peak-EWMA cost", function()
   local function fresh(opts)
-    local state = ewma.create(S.peers(1, 1), opts or { tau = 10, failure_penalty = 1 })
+    local state = ewma.create(S.peers(1, 1), opts or { tau = 10, failure_penalty = 1, sample_weight = 0 })
     return state, state.peers[1]
   end
 
@@ -31,6 +31,18 @@ describe("peak-EWMA cost", function()
     ewma.after(state, p, 105, 0.1, false)
     local w = math.exp(-5 / 10)
     near(0.5 * w + 0.1 * (1 - w), p.cost)
+  end)
+
+  it("moves the cost at least sample_weight toward each sample", function()
+    local state, p = fresh({ tau = 10, sample_weight = 0.05 })
+    ewma.after(state, p, 100, 0.5, false)
+    ewma.after(state, p, 100.001, 0.1, false)
+    near(0.5 * 0.95 + 0.1 * 0.05, p.cost)
+    local pure, q = fresh({ tau = 10, sample_weight = 0 })
+    ewma.after(pure, q, 100, 0.5, false)
+    ewma.after(pure, q, 100.001, 0.1, false)
+    local w = math.exp(-0.001 / 10)
+    near(0.5 * w + 0.1 * (1 - w), q.cost)
   end)
 
   it("reads the cost decayed toward zero since the last sample, without storing it", function()

@@ -15,6 +15,7 @@ describe("balancer options", function()
     assert.are.equal("ewma", o.algorithm)
     assert.are.equal(10, o.tau)
     assert.are.equal(1, o.failure_penalty)
+    assert.are.equal(0.05, o.sample_weight)
     assert.are.equal(1, o.bias)
     assert.are.equal(2, o.tries)
     assert.are.same({ 502, 503, 504 }, o.failure_statuses)
@@ -50,6 +51,7 @@ describe("balancer options", function()
     { raw = '"fastest"', want = 'pools.api.balancer: expected one of round_robin, least_request, ewma, got "fastest"' },
     { raw = '{"algorithm": "p2c"}', want = 'pools.api.balancer.algorithm: expected one of round_robin, least_request, ewma, got "p2c"' },
     { raw = '{"tau": 0}', want = "pools.api.balancer.tau: expected number 0.01-3600, got 0" },
+    { raw = '{"sample_weight": 2}', want = "pools.api.balancer.sample_weight: expected number 0-1, got 2" },
     { raw = '{"bias": -1}', want = "pools.api.balancer.bias: expected number 0-10, got -1" },
     { raw = '{"tries": 0}', want = "pools.api.balancer.tries: expected integer 1-10, got 0" },
     { raw = '{"failure_statuses": [200]}', want = "pools.api.balancer.failure_statuses[0]: expected integer 400-599, got 200" },

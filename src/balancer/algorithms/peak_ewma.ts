@@ -2,7 +2,12 @@
 // leave out: in-flight requests and failures.
 // - cost: a time-decayed average of response times. A sample above the cost replaces it at once
 //   (the "peak": a peer that turns slow is avoided after one slow response); otherwise
-//   cost = cost x w + sample x (1 - w), w = exp(-dt / tau), dt = time since the last sample.
+//   cost = cost x w + sample x (1 - w), w = exp(-dt / tau), dt = time since the last sample,
+//   with w at most 1 - sample_weight (default 0.05): every sample moves the cost at least 5 %
+//   toward itself. Pure time decay (sample_weight 0, Finagle) leaves a fast peer priced at
+//   one tail sample for about tau x ln(peak / mean) seconds at any request rate; the floor
+//   lets it recover within some twenty samples, while a truly slow peer, whose every sample
+//   is slow, stays expensive (the simulation spec: p99 1.2x instead of 1.6x of the fast pool).
 // - At pick time the cost is read decayed toward zero by exp(-(now - stamp) / tau), without
 //   storing it: a peer that got no traffic for a while looks cheaper again and gets re-probed.
 // - load = cost x (in-flight + 1) / (weight x multiplier); of two random eligible peers the lower
@@ -24,6 +29,8 @@ export interface EwmaPeer extends BalancedPeer {
 export interface EwmaState extends PeerListState<EwmaPeer> {
   tau: number;
   penalty: number;
+  /** Largest w a sample may get: 1 - sample_weight. */
+  maxKeep: number;
 }
 
 /** Tie-breaker for peers without samples: their load still grows with in-flight requests. */
@@ -65,6 +72,7 @@ export function create(peers: PeerSpec[], options?: AlgorithmOptions): EwmaState
     slot: new LuaTable(),
     tau: options?.tau ?? 10,
     penalty: options?.failure_penalty ?? 1,
+    maxKeep: 1 - (options?.sample_weight ?? 0.05),
   };
   syncPeers(state, peers, newRecord);
   return state;
@@ -113,7 +121,8 @@ export function after(state: EwmaState, peer: BalancedPeer, now: number, rtt: nu
     p.cost = sample;
   } else {
     const dt = now - p.stamp;
-    const w = dt > 0 ? math.exp(-dt / state.tau) : 1;
+    let w = dt > 0 ? math.exp(-dt / state.tau) : 1;
+    if (w > state.maxKeep) w = state.maxKeep;
     p.cost = p.cost * w + sample * (1 - w);
   }
   if (now > p.stamp) p.stamp = now;
