@@ -12,8 +12,8 @@
 //  5. HPA stabilization windows, then the behavior rate limits and min/max.
 //  6. Step scaling (own warm-up and cooldown); the larger of step and the above wins.
 import { compositeScore, weightedRequestRate } from "./composite";
-import { ceilReplicas, HpaState, limitRate, newHpaState, recordScaleEvent, replicasForMetric, stabilize } from "./hpa";
-import { HoltWinters, forecast, historyMinutes, newHoltWinters, observe } from "./holtwinters";
+import { HpaState, limitRate, newHpaState, recordScaleEvent, replicasForMetric, stabilize } from "./hpa";
+import { HoltWinters, forecast, forecastError, historyMinutes, newHoltWinters, observe } from "./holtwinters";
 import { PolicyConfig, PolicyMetric, TargetKind } from "./schema";
 import { StepState, newStepState, stepRecommend } from "./step";
 
@@ -186,6 +186,23 @@ export function evaluate(cfg: PolicyConfig, s: PolicyState, input: PolicyInput):
     s.busySince = now;
   }
 
+  // The forecast (and its uncertainty margin) at now + provisioning delay + buffer.
+  const pred = cfg.predictive;
+  let predicted: number | undefined;
+  let predNote: string | undefined;
+  if (pred !== undefined) {
+    predicted = input.forecast;
+    if (predicted !== undefined) {
+      predNote = "external forecast";
+    } else if (s.history !== undefined) {
+      predicted = forecast(s.history, math.floor((now + pred.provision_delay + pred.buffer) / 60));
+      if (predicted === undefined) predNote = `history ${historyMinutes(s.history)} of ${pred.season} minutes`;
+      else if (pred.margin > 0) predicted += pred.margin * forecastError(s.history);
+    }
+  }
+  // Traffic expected at the horizon: a forecast above the tolerance's share of one replica.
+  const expected = pred !== undefined && predicted !== undefined && predicted > pred.target * cfg.tolerance;
+
   // 1-2. Guards and scale to zero.
   if (current > cfg.max_replicas) return finish(cfg, s, now, current, cfg.max_replicas, "max_replicas", "current replicas above max_replicas");
   const zero = cfg.scale_to_zero;
@@ -194,9 +211,11 @@ export function evaluate(cfg: PolicyConfig, s: PolicyState, input: PolicyInput):
     if (busy) s.busySince = now;
     if (current === 0) {
       if (busy) return finish(cfg, s, now, current, math.max(1, cfg.min_replicas), "scale_to_zero", "activation: traffic at zero replicas");
+      if (expected) return finish(cfg, s, now, current, math.max(1, cfg.min_replicas), "scale_to_zero", "activation: the forecast expects traffic");
       return finish(cfg, s, now, current, 0, "scale_to_zero", "idle at zero");
     }
-    if (now - s.busySince >= zero.idle) return finish(cfg, s, now, current, 0, "scale_to_zero", `idle for ${zero.idle} s`);
+    // Idle long enough, and the forecast (when there is one) expects nothing either.
+    if (now - s.busySince >= zero.idle && !expected) return finish(cfg, s, now, current, 0, "scale_to_zero", `idle for ${zero.idle} s`);
   }
   if (current < cfg.min_replicas) return finish(cfg, s, now, current, cfg.min_replicas, "min_replicas", "current replicas below min_replicas");
 
@@ -216,7 +235,7 @@ export function evaluate(cfg: PolicyConfig, s: PolicyState, input: PolicyInput):
     r.value = v;
     r.ratio = ratio;
     r.desired = d;
-    if (d === current && d !== ceilReplicas(current * ratio)) r.note = "within tolerance";
+    if (current > 0 && math.abs(1 - ratio) <= cfg.tolerance) r.note = "within tolerance";
     if (d > best) {
       best = d;
       winner = m.metric === "external" ? m.name! : m.metric;
@@ -252,21 +271,15 @@ export function evaluate(cfg: PolicyConfig, s: PolicyState, input: PolicyInput):
   }
 
   // 4. Predictive.
-  const pred = cfg.predictive;
   if (pred !== undefined) {
     const r = e.rules[ri];
     ri += 1;
-    const horizon = now + pred.provision_delay + pred.buffer;
-    let f = input.forecast;
-    if (f === undefined && s.history !== undefined) {
-      f = forecast(s.history, math.floor(horizon / 60));
-      if (f === undefined) r.note = `history ${historyMinutes(s.history)} of ${pred.season} minutes`;
-    } else if (f !== undefined) {
-      r.note = "external forecast";
-    }
-    if (f !== undefined) {
-      const d = ceilReplicas(f / pred.target);
-      r.value = f;
+    r.note = predNote;
+    if (predicted !== undefined) {
+      // The forecast is one more average metric, with the same tolerance.
+      const [d, ratio] = replicasForMetric("average", predicted, pred.target, current, ready, cfg.tolerance);
+      r.value = predicted;
+      r.ratio = ratio;
       r.desired = d;
       if (d > best) {
         best = d;

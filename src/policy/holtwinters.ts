@@ -29,6 +29,8 @@ export interface HoltWinters {
   /** The last minute observed (-1: none). */
   lastMinute: number;
   lastValue: number;
+  /** Moving mean of the absolute one-minute-ahead forecast error (the forecast's uncertainty). */
+  error: number;
 }
 
 export function newHoltWinters(cfg: HoltWintersConfig): HoltWinters {
@@ -46,12 +48,14 @@ export function newHoltWinters(cfg: HoltWintersConfig): HoltWinters {
     ready: false,
     lastMinute: -1,
     lastValue: 0,
+    error: 0,
   };
 }
 
 function resetHistory(h: HoltWinters): void {
   h.level = 0;
   h.trend = 0;
+  h.error = 0;
   h.seasonal = new LuaTable<number, number>();
   h.boot = new LuaTable<number, number>();
   h.bootCount = 0;
@@ -77,6 +81,9 @@ function bootstrap(h: HoltWinters): void {
   h.ready = true;
 }
 
+/** Weight of the newest minute in the forecast error's moving mean (about an hour's memory). */
+const ERROR_WEIGHT = 1 / 60;
+
 function update(h: HoltWinters, minute: number, x: number): void {
   if (!h.ready) {
     if (h.bootCount === 0) h.bootStart = minute;
@@ -88,6 +95,7 @@ function update(h: HoltWinters, minute: number, x: number): void {
   const slot = slotOf(h, minute);
   const s = h.seasonal.get(slot);
   const previous = h.level;
+  h.error = ERROR_WEIGHT * math.abs(x - (h.level + h.trend + s)) + (1 - ERROR_WEIGHT) * h.error;
   h.level = h.alpha * (x - s) + (1 - h.alpha) * (h.level + h.trend);
   h.trend = h.beta * (h.level - previous) + (1 - h.beta) * h.trend;
   h.seasonal.set(slot, h.gamma * (x - h.level) + (1 - h.gamma) * s);
@@ -121,6 +129,11 @@ export function forecast(h: HoltWinters, minute: number): number | undefined {
   return v > 0 ? v : 0;
 }
 
+/** The forecast's typical absolute error (same unit as the series). */
+export function forecastError(h: HoltWinters): number {
+  return h.error;
+}
+
 /** Minutes of history held (a full season or more once ready). */
 export function historyMinutes(h: HoltWinters): number {
   return h.ready ? h.season : h.bootCount;
@@ -134,7 +147,7 @@ function num(v: number): string {
 
 /**
  * A compact string of the history (for a shared dict or a file):
- * `hw1;season;ready;lastMinute;lastValue;level;trend;bootStart;v1,v2,...` where the values are
+ * `hw1;season;ready;lastMinute;lastValue;level;trend;error;bootStart;v1,v2,...` where the values are
  * the seasonal slots once ready, or the bootstrap values before.
  */
 export function encode(h: HoltWinters): string {
@@ -143,21 +156,21 @@ export function encode(h: HoltWinters): string {
   const source = h.ready ? h.seasonal : h.boot;
   for (const i of $range(1, n)) parts[i - 1] = num(source.get(i));
   return table.concat(
-    [FORMAT_TAG, tostring(h.season), h.ready ? "1" : "0", num(h.lastMinute), num(h.lastValue), num(h.level), num(h.trend), num(h.bootStart), table.concat(parts, ",")],
+    [FORMAT_TAG, tostring(h.season), h.ready ? "1" : "0", num(h.lastMinute), num(h.lastValue), num(h.level), num(h.trend), num(h.error), num(h.bootStart), table.concat(parts, ",")],
     ";",
   );
 }
 
 /** Restores a history saved by encode for the same season length; config sets the smoothing. */
 export function decode(text: string, cfg: HoltWintersConfig): LuaMultiReturn<[HoltWinters | undefined, string | undefined]> {
-  const [tag, season, ready, lastMinute, lastValue, level, trend, bootStart, values] = string.match(
+  const [tag, season, ready, lastMinute, lastValue, level, trend, error, bootStart, values] = string.match(
     text,
-    "^([^;]*);([^;]*);([^;]*);([^;]*);([^;]*);([^;]*);([^;]*);([^;]*);([^;]*)$",
+    "^([^;]*);([^;]*);([^;]*);([^;]*);([^;]*);([^;]*);([^;]*);([^;]*);([^;]*);([^;]*)$",
   );
   if (tag !== FORMAT_TAG) return $multi(undefined, "not a Holt-Winters history (expected hw1;...)");
   if (tonumber(season) !== cfg.season) return $multi(undefined, `history season ${season} differs from the configured ${cfg.season}`);
   const h = newHoltWinters(cfg);
-  const numbers = [tonumber(lastMinute), tonumber(lastValue), tonumber(level), tonumber(trend), tonumber(bootStart)];
+  const numbers = [tonumber(lastMinute), tonumber(lastValue), tonumber(level), tonumber(trend), tonumber(error), tonumber(bootStart)];
   for (const v of numbers) {
     if (v === undefined) return $multi(undefined, "history has a field that is not a number");
   }
@@ -165,7 +178,8 @@ export function decode(text: string, cfg: HoltWintersConfig): LuaMultiReturn<[Ho
   h.lastValue = numbers[1]!;
   h.level = numbers[2]!;
   h.trend = numbers[3]!;
-  h.bootStart = numbers[4]!;
+  h.error = numbers[4]!;
+  h.bootStart = numbers[5]!;
   h.ready = ready === "1";
   const target = h.ready ? h.seasonal : h.boot;
   let count = 0;

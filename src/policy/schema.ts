@@ -98,6 +98,8 @@ export interface PredictiveConfig {
   alpha: number;
   beta: number;
   gamma: number;
+  /** Capacity for forecast + margin x the forecast's typical error (0: the point forecast). */
+  margin: number;
 }
 
 export interface ScaleToZeroConfig {
@@ -352,7 +354,7 @@ function readRouteCosts(p: Problems, path: string, v: Json): LuaTable<string, nu
 function readPredictive(p: Problems, path: string, v: Json, rpsTarget: number | undefined): PredictiveConfig | undefined {
   const o = readObject(p, path, v, false);
   if (o === undefined) return undefined;
-  rejectUnknownKeys(p, path, o, ["enabled", "target", "provision_delay", "buffer", "season", "alpha", "beta", "gamma"]);
+  rejectUnknownKeys(p, path, o, ["enabled", "target", "provision_delay", "buffer", "season", "alpha", "beta", "gamma", "margin"]);
   const enabled = readBoolean(p, join(path, "enabled"), o.get("enabled"), true);
   let target: number | undefined;
   if (o.get("target") === undefined && rpsTarget === undefined) {
@@ -366,10 +368,11 @@ function readPredictive(p: Problems, path: string, v: Json, rpsTarget: number | 
   const alpha = readNumber(p, join(path, "alpha"), o.get("alpha"), 0, 1, 0.5);
   const beta = readNumber(p, join(path, "beta"), o.get("beta"), 0, 1, 0.1);
   const gamma = readNumber(p, join(path, "gamma"), o.get("gamma"), 0, 1, 0.2);
-  if (target === undefined || delay === undefined || buffer === undefined || season === undefined || alpha === undefined || beta === undefined || gamma === undefined) {
+  const margin = readNumber(p, join(path, "margin"), o.get("margin"), 0, 100, 0);
+  if (margin === undefined || target === undefined || delay === undefined || buffer === undefined || season === undefined || alpha === undefined || beta === undefined || gamma === undefined) {
     return undefined;
   }
-  return { enabled, target, provision_delay: delay, buffer, season, alpha, beta, gamma };
+  return { enabled, target, provision_delay: delay, buffer, season, alpha, beta, gamma, margin };
 }
 
 function readScaleToZero(p: Problems, path: string, v: Json): ScaleToZeroConfig | undefined {
@@ -467,4 +470,11 @@ export function validatePolicy(p: Problems, path: string, raw: Json): PolicyConf
     predictive: predictive !== undefined && predictive.enabled ? predictive : undefined,
     scale_to_zero: zero !== undefined && zero.enabled ? zero : undefined,
   };
+}
+
+/** validatePolicy for Lua callers and tools: the policy (or undefined) and every problem. */
+export function checkPolicy(raw: Json, path: string): LuaMultiReturn<[PolicyConfig | undefined, string[]]> {
+  const p = new Problems();
+  const cfg = validatePolicy(p, path, raw);
+  return $multi(cfg, p.list);
 }
