@@ -21,8 +21,9 @@ export interface HoltWinters {
   trend: number;
   /** Slot minute % season + 1 holds that minute's seasonal offset. */
   seasonal: LuaTable<number, number>;
-  /** First-season values, in order from bootStart; emptied once bootstrapped. */
+  /** The first two seasons' values, in order from bootStart; emptied after the second. */
   boot: LuaTable<number, number>;
+  /** Values in boot; -1 once the two-season fit is done. */
   bootCount: number;
   bootStart: number;
   ready: boolean;
@@ -76,21 +77,50 @@ function bootstrap(h: HoltWinters): void {
   }
   h.level = mean;
   h.trend = 0;
-  h.boot = new LuaTable<number, number>();
-  h.bootCount = 0;
   h.ready = true;
+  // The bootstrap values are kept for a second season: one day cannot tell trend from season.
+}
+
+/** After two seasons: the classic initialisation, trend from the two seasons' means. */
+function refit(h: HoltWinters): void {
+  const m = h.season;
+  let sum1 = 0;
+  let sum2 = 0;
+  for (const i of $range(1, m)) {
+    sum1 += h.boot.get(i);
+    sum2 += h.boot.get(m + i);
+  }
+  const mean1 = sum1 / m;
+  const mean2 = sum2 / m;
+  const trend = (mean2 - mean1) / m;
+  const middle = (m + 1) / 2;
+  for (const i of $range(1, m)) {
+    const detrended = h.boot.get(i) - (mean1 + trend * (i - middle)) + (h.boot.get(m + i) - (mean2 + trend * (i - middle)));
+    h.seasonal.set(slotOf(h, h.bootStart + i - 1), detrended / 2);
+  }
+  h.trend = trend;
+  h.level = mean2 + trend * (m - middle);
+  h.boot = new LuaTable<number, number>();
+  h.bootCount = -1;
 }
 
 /** Weight of the newest minute in the forecast error's moving mean (about an hour's memory). */
 const ERROR_WEIGHT = 1 / 60;
 
 function update(h: HoltWinters, minute: number, x: number): void {
-  if (!h.ready) {
+  if (h.bootCount >= 0) {
     if (h.bootCount === 0) h.bootStart = minute;
     h.bootCount += 1;
     h.boot.set(h.bootCount, x);
-    if (h.bootCount === h.season) bootstrap(h);
-    return;
+    if (h.bootCount === h.season) {
+      bootstrap(h);
+      return;
+    }
+    if (h.bootCount === 2 * h.season) {
+      refit(h);
+      return;
+    }
+    if (!h.ready) return;
   }
   const slot = slotOf(h, minute);
   const s = h.seasonal.get(slot);
@@ -136,7 +166,7 @@ export function forecastError(h: HoltWinters): number {
 
 /** Minutes of history held (a full season or more once ready). */
 export function historyMinutes(h: HoltWinters): number {
-  return h.ready ? h.season : h.bootCount;
+  return h.bootCount < 0 ? 2 * h.season : h.bootCount;
 }
 
 const FORMAT_TAG = "hw1";
@@ -147,16 +177,18 @@ function num(v: number): string {
 
 /**
  * A compact string of the history (for a shared dict or a file):
- * `hw1;season;ready;lastMinute;lastValue;level;trend;error;bootStart;v1,v2,...` where the values are
- * the seasonal slots once ready, or the bootstrap values before.
+ * `hw1;season;ready;lastMinute;lastValue;level;trend;error;bootStart;s1,s2,...|b1,b2,...`: the
+ * seasonal slots (once ready), then the values kept for the two-season fit (while it runs).
  */
 export function encode(h: HoltWinters): string {
   const parts: string[] = [];
-  const n = h.ready ? h.season : h.bootCount;
-  const source = h.ready ? h.seasonal : h.boot;
-  for (const i of $range(1, n)) parts[i - 1] = num(source.get(i));
+  if (h.ready) {
+    for (const i of $range(1, h.season)) parts.push(num(h.seasonal.get(i)));
+  }
+  const boot: string[] = [];
+  for (const i of $range(1, h.bootCount)) boot.push(num(h.boot.get(i)));
   return table.concat(
-    [FORMAT_TAG, tostring(h.season), h.ready ? "1" : "0", num(h.lastMinute), num(h.lastValue), num(h.level), num(h.trend), num(h.error), num(h.bootStart), table.concat(parts, ",")],
+    [FORMAT_TAG, tostring(h.season), h.ready ? "1" : "0", num(h.lastMinute), num(h.lastValue), num(h.level), num(h.trend), num(h.error), num(h.bootStart), table.concat(parts, ",") + "|" + table.concat(boot, ",")],
     ";",
   );
 }
@@ -181,16 +213,24 @@ export function decode(text: string, cfg: HoltWintersConfig): LuaMultiReturn<[Ho
   h.error = numbers[4]!;
   h.bootStart = numbers[5]!;
   h.ready = ready === "1";
-  const target = h.ready ? h.seasonal : h.boot;
+  const [seasonalText, bootText] = string.match(values!, "^([^|]*)|([^|]*)$");
+  if (seasonalText === undefined) return $multi(undefined, "history values are not in the form s1,...|b1,...");
   let count = 0;
-  for (const [v] of string.gmatch(values!, "[^,]+")) {
+  for (const [v] of string.gmatch(seasonalText, "[^,]+")) {
     const x = tonumber(v);
     if (x === undefined) return $multi(undefined, `history value ${string.format("%q", v)} is not a number`);
     count += 1;
-    target.set(count, x);
+    h.seasonal.set(count, x);
   }
   if (h.ready && count !== cfg.season) return $multi(undefined, `history holds ${count} seasonal values, expected ${cfg.season}`);
-  if (!h.ready && count >= cfg.season) return $multi(undefined, "history bootstrap is longer than a season");
-  if (!h.ready) h.bootCount = count;
+  let bootCount = 0;
+  for (const [v] of string.gmatch(bootText!, "[^,]+")) {
+    const x = tonumber(v);
+    if (x === undefined) return $multi(undefined, `history value ${string.format("%q", v)} is not a number`);
+    bootCount += 1;
+    h.boot.set(bootCount, x);
+  }
+  if (bootCount >= 2 * cfg.season || (!h.ready && bootCount >= cfg.season)) return $multi(undefined, "history bootstrap is too long for the season");
+  h.bootCount = h.ready && bootCount === 0 ? -1 : bootCount;
   return $multi(h, undefined);
 }
