@@ -1,4 +1,5 @@
 // The `autoscale` command line.
+import { backtestCommand } from "./backtest.js";
 import { demoCommand } from "./demo.js";
 import { runLuaMain } from "./lua.js";
 import { runCommand } from "./run.js";
@@ -9,6 +10,7 @@ commands:
   run --config FILE [--prefix DIR]   run the standalone gateway in the foreground
   validate FILE                      check a config file and print every problem
   demo                               the gateway demo: backends, traffic, weight shift, scale signal
+  backtest --trace FILE [options]    replay a request-rate trace through a scaling policy
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -28,6 +30,8 @@ export async function main(argv: string[]): Promise<number> {
       return runCommand(rest);
     case "demo":
       return demoCommand(rest);
+    case "backtest":
+      return backtestCommand(rest);
     case undefined:
     case "help":
     case "--help":
