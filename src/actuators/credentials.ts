@@ -186,3 +186,8 @@ function readWholeFile(this: void, path: string): LuaMultiReturn<[string | undef
   if (text === undefined) return $multi(undefined, "read failed");
   return $multi(text, undefined);
 }
+
+/** Constructor callable from plain Lua. */
+export function newSecretCache(refreshSeconds?: number): SecretCache {
+  return new SecretCache(refreshSeconds);
+}
