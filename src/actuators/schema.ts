@@ -115,9 +115,30 @@ export const ACTUATOR_TYPES = ["kubernetes", "aws_asg", "azure_vmss", "gcp_mig",
 
 const COMMON_KEYS = ["type", "timeout_ms", "dry_run", "resend_interval", "retry", "breaker"];
 
-const K8S_NAME = "^[a-z0-9]([a-z0-9%-%.]*[a-z0-9])?$";
 const K8S_NAME_HELP = "a lowercase DNS name (letters, digits, '-', '.')";
 const AZURE_API_VERSION = "2024-07-01";
+
+/**
+ * A lowercase name that starts and ends with a letter or digit (Lua patterns have no optional
+ * groups, so the ends are checked apart). `first` is the class allowed at the start.
+ */
+function readLowerName(p: Problems, path: string, v: Json, required: boolean, inner: string, first: string, help: string, max: number): string | undefined {
+  const s = readString(p, path, v, required);
+  if (s === undefined) return undefined;
+  const ok =
+    string.match(s, `^${first}${inner}*$`)[0] !== undefined &&
+    string.match(s, "[a-z0-9]$")[0] !== undefined &&
+    s.length <= max;
+  if (!ok) {
+    p.add(path, `expected ${help}, got ${describe(s)}`);
+    return undefined;
+  }
+  return s;
+}
+
+function readK8sName(p: Problems, path: string, v: Json, required: boolean): string | undefined {
+  return readLowerName(p, path, v, required, "[a-z0-9%-%.]", "[a-z0-9]", K8S_NAME_HELP, 253);
+}
 
 function readUrl(p: Problems, path: string, v: Json, required: boolean): string | undefined {
   const s = readString(p, path, v, required, "^https?://[^/%s]+[^%s]*$", "an http:// or https:// URL");
@@ -211,8 +232,8 @@ function withCommon(keys: string[]): string[] {
 function readKubernetes(p: Problems, path: string, o: JsonObject, common: CommonConfig | undefined): KubernetesConfig | undefined {
   rejectUnknownKeys(p, path, o, withCommon(["kind", "namespace", "name", "api_url", "token", "ca_file"]));
   const kind = readEnum(p, join(path, "kind"), o.get("kind"), ["deployment", "statefulset"] as const, "deployment");
-  const namespace = readString(p, join(path, "namespace"), o.get("namespace"), false, K8S_NAME, K8S_NAME_HELP);
-  const name = readString(p, join(path, "name"), o.get("name"), true, K8S_NAME, K8S_NAME_HELP);
+  const namespace = readK8sName(p, join(path, "namespace"), o.get("namespace"), false);
+  const name = readK8sName(p, join(path, "name"), o.get("name"), true);
   const apiUrl = readUrl(p, join(path, "api_url"), o.get("api_url"), false);
   const token = readSecretRef(p, join(path, "token"), o.get("token"), false);
   const caFile = readString(p, join(path, "ca_file"), o.get("ca_file"), false, "^/", "an absolute file path");
@@ -284,10 +305,10 @@ function readAzure(p: Problems, path: string, o: JsonObject, common: CommonConfi
 
 function readGcp(p: Problems, path: string, o: JsonObject, common: CommonConfig | undefined): GcpConfig | undefined {
   rejectUnknownKeys(p, path, o, withCommon(["project", "zone", "region", "name", "endpoint", "token"]));
-  const project = readString(p, join(path, "project"), o.get("project"), true, "^[a-z][a-z0-9%-:%.]*[a-z0-9]$", "a project ID");
+  const project = readLowerName(p, join(path, "project"), o.get("project"), true, "[a-z0-9%-:%.]", "[a-z]", "a project ID", 100);
   const zone = readString(p, join(path, "zone"), o.get("zone"), false, "^[a-z]+%-[a-z]+%d+%-[a-z]$", "a zone such as us-central1-a");
   const region = readString(p, join(path, "region"), o.get("region"), false, "^[a-z]+%-[a-z]+%d+$", "a region such as us-central1");
-  const name = readString(p, join(path, "name"), o.get("name"), true, "^[a-z]([%-a-z0-9]*[a-z0-9])?$", "a lowercase resource name");
+  const name = readLowerName(p, join(path, "name"), o.get("name"), true, "[a-z0-9%-]", "[a-z]", "a lowercase resource name", 63);
   const endpoint = readUrl(p, join(path, "endpoint"), o.get("endpoint"), false);
   const token = readSecretRef(p, join(path, "token"), o.get("token"), true);
   if ((o.get("zone") === undefined) === (o.get("region") === undefined)) {
@@ -316,10 +337,14 @@ export function validateActuator(p: Problems, path: string, raw: Json): Actuator
   if (o === undefined) return undefined;
   const kind = readEnum(p, join(path, "type"), o.get("type"), ACTUATOR_TYPES, undefined);
   if (kind === undefined) return undefined;
+  const before = p.list.length;
   const common = readCommon(p, path, o);
-  if (kind === "kubernetes") return readKubernetes(p, path, o, common);
-  if (kind === "aws_asg") return readAws(p, path, o, common);
-  if (kind === "azure_vmss") return readAzure(p, path, o, common);
-  if (kind === "gcp_mig") return readGcp(p, path, o, common);
-  return readWebhook(p, path, o, common);
+  let cfg: ActuatorConfig | undefined;
+  if (kind === "kubernetes") cfg = readKubernetes(p, path, o, common);
+  else if (kind === "aws_asg") cfg = readAws(p, path, o, common);
+  else if (kind === "azure_vmss") cfg = readAzure(p, path, o, common);
+  else if (kind === "gcp_mig") cfg = readGcp(p, path, o, common);
+  else cfg = readWebhook(p, path, o, common);
+  // Any problem in this section (an unknown key included) invalidates it.
+  return p.list.length > before ? undefined : cfg;
 }
