@@ -54,7 +54,7 @@ export function statusDocument(s: GatewayState, now: number): unknown {
     }
     const scaling = pool.config.scaling;
     pools.set(name, {
-      balancer: pool.config.balancer,
+      balancer: pool.config.balancer.algorithm,
       peers,
       scaling: scaling === undefined ? undefined : {
         min_replicas: scaling.min_replicas,

@@ -23,7 +23,7 @@ function flushAll(s: GatewayState, now: number): void {
 }
 
 export function adaptWeights(pool: PoolRuntime, span: number, now: number): void {
-  if (pool.config.balancer === "round_robin") return;
+  if (pool.config.balancer.algorithm === "round_robin") return;
   const dict = ngx.shared[METRICS_DICT]!;
   const loads: PeerLoad[] = [];
   for (const p of pool.peers) {

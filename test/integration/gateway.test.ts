@@ -106,7 +106,7 @@ test("sends a scale signal to the webhook, and retries it after a failure", asyn
   try {
     await eventually("a failed attempt", 10000, async () => (attempts > 0 ? true : undefined));
     assert.equal(receiver.signals.length, 0);
-    const failedDecision = (line: string) => line.includes("autoscale decision") && line.includes('"outcome":"failed"') && line.includes("webhook answered HTTP 500");
+    const failedDecision = (line: string) => line.includes("autoscale decision") && line.includes('"outcome":"failed"') && line.includes("webhook: HTTP 500");
     await eventually("the failure is logged", 3000, async () => (gw.errorLog().split("\n").some(failedDecision) ? true : undefined));
     receiver.answerStatus = 200;
     const signal = await eventually("a scale signal", 10000, async () => receiver.signals[0]);
