@@ -1,5 +1,5 @@
 // `require("resty.autoscale")`: the functions nginx.conf calls, one per phase.
 export { init, init_worker } from "./gateway/boot";
 export { log } from "./gateway/log_phase";
-export { balance } from "./gateway/balancer_phase";
+export { balance } from "./gateway/balancing";
 export { admin } from "./gateway/admin";

@@ -1,8 +1,9 @@
 // content_by_lua of the admin server: status JSON, health. Bearer token when configured.
 import * as cjson from "cjson.safe";
-import { readWindow, WindowFigures } from "../metrics/counters";
-import { GatewayState, METRICS_DICT, getState } from "./state";
-import { lastDecision } from "./scaler";
+import { GatewayState, getState } from "./state";
+import { routesStatus } from "./metrics";
+import { poolStatus } from "./balancing";
+import { scalingStatus } from "./scaler";
 
 const VERSION = "0.1.0";
 
@@ -33,39 +34,14 @@ function authorized(s: GatewayState): boolean {
   return given !== undefined && sameSecret(given, token);
 }
 
-function windows(s: GatewayState, series: string, now: number): LuaTable<string, WindowFigures> {
-  const dict = ngx.shared[METRICS_DICT]!;
-  const out = new LuaTable<string, WindowFigures>();
-  for (const span of s.config.metrics.windows) out.set(`${span}s`, readWindow(dict, series, now, span));
-  return out;
-}
-
 export function statusDocument(s: GatewayState, now: number): unknown {
-  const routes = new LuaTable<string, unknown>();
-  for (const r of s.routeList) {
-    routes.set(r.name, { pool: r.config?.pool, windows: windows(s, r.series, now) });
-  }
   const pools = new LuaTable<string, unknown>();
   for (const name of s.config.poolNames) {
     const pool = s.pools.get(name);
-    const peers: unknown[] = [];
-    for (const p of pool.peers) {
-      peers.push({ address: p.address, configured_weight: p.configuredWeight, weight: p.balance.weight, windows: windows(s, p.series, now) });
-    }
-    const scaling = pool.config.scaling;
-    pools.set(name, {
-      balancer: pool.config.balancer.algorithm,
-      peers,
-      scaling: scaling === undefined ? undefined : {
-        min_replicas: scaling.min_replicas,
-        max_replicas: scaling.max_replicas,
-        target: scaling.target,
-        interval: scaling.interval,
-        last_decision: lastDecision(name),
-      },
-    });
+    const balancing = poolStatus(s, pool, now);
+    pools.set(name, { balancer: balancing.algorithm, peers: balancing.peers, scaling: scalingStatus(pool) });
   }
-  return { version: VERSION, time: now, worker: ngx.worker.id(), workers: ngx.worker.count(), config: s.configPath, routes, pools };
+  return { version: VERSION, time: now, worker: ngx.worker.id(), workers: ngx.worker.count(), config: s.configPath, routes: routesStatus(s, now), pools };
 }
 
 /** The admin server's handler: `location / { content_by_lua_block { require("resty.autoscale").admin() } }`. */

@@ -1,7 +1,8 @@
 // init_by_lua and init_worker_by_lua: load and validate the config, start the timers.
 import { loadConfigFile } from "../config/load";
 import { buildState, getState, METRICS_DICT, STARTED_KEY, STATE_DICT, setState } from "./state";
-import { tick } from "./ticker";
+import { flush } from "./metrics";
+import * as balancing from "./balancing";
 import { evaluatePool } from "./scaler";
 
 /** Where the config file is: the argument, else $AUTOSCALE_CONFIG, else <nginx prefix>/autoscale.json. */
@@ -35,7 +36,9 @@ function guarded(this: void, what: string, fn: (this: void, now: number) => void
 function onTick(this: void, premature: boolean): void {
   if (premature) return;
   const s = getState();
-  if (s !== undefined) guarded("ticker", (now) => tick(s, now));
+  if (s === undefined) return;
+  guarded("metrics flush", (now) => flush(s, now));
+  guarded("balancer weights", (now) => balancing.tick(s, now));
 }
 
 function onScale(this: void, premature: boolean, poolName: string): void {

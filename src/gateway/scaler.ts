@@ -103,8 +103,21 @@ export function evaluatePool(pool: PoolRuntime, now: number): DecisionRecord | u
   return record;
 }
 
-export function lastDecision(pool: string): unknown {
+function lastDecision(pool: string): unknown {
   const line = ngx.shared[STATE_DICT]!.get(`scale|last|${pool}`)[0];
   if (type(line) !== "string") return undefined;
   return cjson.decode(line as string)[0];
+}
+
+export function scalingStatus(pool: PoolRuntime): unknown {
+  const scaling = pool.config.scaling;
+  if (scaling === undefined) return undefined;
+  return {
+    min_replicas: scaling.min_replicas,
+    max_replicas: scaling.max_replicas,
+    target: scaling.target,
+    interval: scaling.interval,
+    actuator: scaling.actuator.type,
+    last_decision: lastDecision(pool.config.name),
+  };
 }
