@@ -2,6 +2,7 @@
 // takes a shared-dict lock.
 import { PeerRuntime, PoolRuntime, getState } from "./state";
 import { resolveRoute } from "./routing";
+import { currentContext } from "./request_context";
 import { countPeer, countRoute } from "./metrics";
 
 /** $upstream_addr lists every try ("a:1, b:2" or "a:1 : b:2" after an internal redirect): the last one answered. */
@@ -20,7 +21,8 @@ function lastNumber(list: string): number | undefined {
 export function log(routeName?: string): void {
   const s = getState();
   if (s === undefined) return;
-  const route = resolveRoute(s, routeName);
+  const ctx = currentContext();
+  const route = ctx !== undefined ? ctx.route : resolveRoute(s, routeName);
   countRoute(route, ngx.status, ngx.now() - ngx.req.start_time());
 
   const pool = route.pool;

@@ -1,0 +1,12 @@
+// access_by_lua: resolves the request's route once and keeps it in the request context for
+// the log phase. The admission checks and in-flight accounting run here.
+import { getState } from "./state";
+import { resolveRoute } from "./routing";
+import { RequestContext } from "./request_context";
+
+export function access(routeName?: string): void {
+  const s = getState();
+  if (s === undefined) return;
+  const ctx: RequestContext = { route: resolveRoute(s, routeName) };
+  ngx.ctx.autoscale = ctx;
+}

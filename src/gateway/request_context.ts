@@ -1,0 +1,12 @@
+// What the access phase learns about a request and the log phase needs again: one table per
+// request in ngx.ctx, created only when an access_by_lua handler runs.
+import { RouteRuntime } from "./state";
+
+export interface RequestContext {
+  route: RouteRuntime;
+}
+
+/** The context the access phase stored, if it ran for this request. */
+export function currentContext(): RequestContext | undefined {
+  return ngx.ctx.autoscale as RequestContext | undefined;
+}
