@@ -19,6 +19,9 @@ import { PoolConcurrency, RouteAdmission, validateAdmission, validateBreaker, va
 import { BreakerOptions } from "../admission/breaker";
 import { PolicyConfig, validatePolicy } from "../policy/schema";
 import { ActuatorConfig, validateActuator } from "../actuators/schema";
+import { RedisConfig, validateRedis } from "./redis";
+import { ClusterConfig, validateCluster } from "../control/schema";
+import { SourceConfig, validateSources } from "../sources/schema";
 
 export interface PeerConfig {
   host: string;
@@ -56,6 +59,12 @@ export interface Config {
   /** Pool names in a stable order (sorted), for status output and iteration. */
   poolNames: string[];
   routes: RouteConfig[];
+  /** Shared Redis (leader lease, cluster metrics, queue sources). */
+  redis?: RedisConfig;
+  /** Several instances acting as one autoscaler (src/control). */
+  cluster?: ClusterConfig;
+  /** External metric sources by name (src/sources). */
+  sources: LuaTable<string, SourceConfig>;
 }
 
 const NAME_PATTERN = "^[%w_%.%-]+$";
@@ -210,6 +219,21 @@ function readWindows(p: Problems, path: string, v: Json): number[] | undefined {
   return out;
 }
 
+/** Every "external" metric a policy scales on must name a configured source. */
+function checkExternalNames(p: Problems, pools: LuaTable<string, PoolConfig>, poolNames: string[], sources: LuaTable<string, SourceConfig>): void {
+  for (const name of poolNames) {
+    const scaling = pools.get(name).scaling;
+    if (scaling === undefined) continue;
+    const names: (string | undefined)[] = [];
+    for (const m of scaling.metrics) if (m.metric === "external") names.push(m.name);
+    if (scaling.step !== undefined && scaling.step.metric === "external") names.push(scaling.step.name);
+    if (scaling.composite !== undefined) for (const t of scaling.composite.terms) if (t.metric === "external") names.push(t.name);
+    for (const n of names) {
+      if (n !== undefined && sources.get(n) === undefined) p.add(join(join("pools", name), "scaling"), `external metric ${string.format("%q", n)} names no entry of "sources"`);
+    }
+  }
+}
+
 /**
  * Validates a decoded config document. Returns the typed config with defaults filled in, or
  * undefined and every problem found.
@@ -218,7 +242,17 @@ export function validateConfig(doc: Json): LuaMultiReturn<[Config | undefined, s
   const p = new Problems();
   const root = readObject(p, "(root)", doc, true);
   if (root === undefined) return $multi(undefined, p.list);
-  rejectUnknownKeys(p, "", root, ["listen", "admin", "metrics", "pools", "routes"]);
+  rejectUnknownKeys(p, "", root, ["listen", "admin", "metrics", "pools", "routes", "redis", "cluster", "sources", "tls"]);
+  const tlsObj = readObject(p, "tls", root.get("tls"), false);
+  if (tlsObj !== undefined) {
+    // Read by the nginx.conf generator (lua_ssl_trusted_certificate): only checked here.
+    rejectUnknownKeys(p, "tls", tlsObj, ["ca_file"]);
+    readString(p, "tls.ca_file", tlsObj.get("ca_file"), false, "^/", "an absolute file path");
+  }
+  const redis = validateRedis(p, "redis", root.get("redis"));
+  const cluster = validateCluster(p, "cluster", root.get("cluster"));
+  if (root.get("cluster") !== undefined && root.get("redis") === undefined) p.add("cluster", 'needs the top-level "redis" section');
+  const sources = validateSources(p, "sources", root.get("sources"), root.get("redis") !== undefined);
 
   const listen = readInteger(p, "listen", root.get("listen"), 1, 65535, 8080);
 
@@ -272,8 +306,10 @@ export function validateConfig(doc: Json): LuaMultiReturn<[Config | undefined, s
     }
   }
 
-  if (p.list.length > 0 || listen === undefined || admin === undefined || windows === undefined) {
+  if (sources !== undefined) checkExternalNames(p, pools, poolNames, sources);
+
+  if (p.list.length > 0 || listen === undefined || admin === undefined || windows === undefined || sources === undefined) {
     return $multi(undefined, p.list);
   }
-  return $multi({ listen, admin, metrics: { windows }, pools, poolNames, routes }, p.list);
+  return $multi({ listen, admin, metrics: { windows }, pools, poolNames, routes, redis, cluster, sources }, p.list);
 }

@@ -3,7 +3,7 @@ import * as cjson from "cjson.safe";
 import { GatewayState, getState } from "./state";
 import { routesStatus } from "./metrics";
 import { poolStatus } from "./balancing";
-import { scalingStatus } from "./scaler";
+import { controlStatus, kedaPool, kedaRoute, scalingStatus, sourcesStatus } from "./scaler";
 
 const VERSION = "0.1.0";
 
@@ -41,7 +41,20 @@ export function statusDocument(s: GatewayState, now: number): unknown {
     const balancing = poolStatus(s, pool, now);
     pools.set(name, { balancer: balancing.algorithm, peers: balancing.peers, scaling: scalingStatus(pool) });
   }
-  return { version: VERSION, time: now, worker: ngx.worker.id(), workers: ngx.worker.count(), config: s.configPath, routes: routesStatus(s, now), pools };
+  return { version: VERSION, time: now, worker: ngx.worker.id(), workers: ngx.worker.count(), config: s.configPath, control: controlStatus(), sources: sourcesStatus(), routes: routesStatus(s, now), pools };
+}
+
+/** KEDA metrics-api: /autoscale/keda/pools/<pool> and /autoscale/keda/routes/<route>; undefined: not a KEDA path. */
+function kedaDocument(s: GatewayState, uri: string): unknown {
+  const [kind, name] = string.match(uri, "^/autoscale/keda/(%a+)/([^/]+)$");
+  if (kind === undefined || name === undefined) return undefined;
+  const now = ngx.now();
+  if (kind === "pools") {
+    const pool = s.pools.get(name);
+    return pool === undefined ? false : kedaPool(s, pool, now);
+  }
+  if (kind === "routes") return kedaRoute(s, name, now) ?? false;
+  return false;
 }
 
 /** The admin server's handler: `location / { content_by_lua_block { require("resty.autoscale").admin() } }`. */
@@ -59,5 +72,7 @@ export function admin(): void {
     if (method !== "GET" && method !== "HEAD") return reply(405, { error: `${method} not allowed on ${uri}: use GET` });
     return reply(200, statusDocument(s, ngx.now()));
   }
-  return reply(404, { error: `no admin endpoint at ${uri}`, endpoints: ["/autoscale/status", "/healthz"] });
+  const keda = kedaDocument(s, uri);
+  if (keda !== undefined) return reply(keda === false ? 404 : 200, keda === false ? { error: `no pool or route named in ${uri}` } : keda);
+  return reply(404, { error: `no admin endpoint at ${uri}`, endpoints: ["/autoscale/status", "/autoscale/keda/pools/<pool>", "/autoscale/keda/routes/<route>", "/healthz"] });
 }

@@ -3,7 +3,7 @@ import { loadConfigFile } from "../config/load";
 import { buildState, getState, METRICS_DICT, STARTED_KEY, STATE_DICT, setState } from "./state";
 import { flush } from "./metrics";
 import * as balancing from "./balancing";
-import { evaluatePool } from "./scaler";
+import { startControl } from "./scaler";
 
 /** Where the config file is: the argument, else $AUTOSCALE_CONFIG, else <nginx prefix>/autoscale.json. */
 function configPath(path?: string): string {
@@ -41,14 +41,7 @@ function onTick(this: void, premature: boolean): void {
   guarded("balancer weights", (now) => balancing.tick(s, now));
 }
 
-function onScale(this: void, premature: boolean, poolName: string): void {
-  if (premature) return;
-  const s = getState();
-  const pool = s?.pools.get(poolName);
-  if (pool !== undefined) guarded("scaling evaluation", (now) => evaluatePool(pool, now));
-}
-
-/** init_worker_by_lua: per-worker timers; the control loop runs on worker 0 only. */
+/** init_worker_by_lua: per-worker timers; the control loop runs on one worker (a lease among them). */
 export function init_worker(): void {
   math.randomseed(math.floor(ngx.now() * 1000) + ngx.worker.pid());
   const s = getState();
@@ -56,12 +49,5 @@ export function init_worker(): void {
   ngx.shared[STATE_DICT]!.add(STARTED_KEY, ngx.now());
   const [ok, err] = ngx.timer.every(1, onTick);
   if (!ok) ngx.log(ngx.ERR, "autoscale: cannot start the metrics timer: ", err);
-  if (ngx.worker.id() !== 0) return;
-  for (const name of s.config.poolNames) {
-    const scaling = s.pools.get(name).config.scaling;
-    if (scaling !== undefined) {
-      const [sok, serr] = ngx.timer.every(scaling.interval, onScale, name);
-      if (!sok) ngx.log(ngx.ERR, "autoscale: cannot start the scaling timer of pool ", name, ": ", serr);
-    }
-  }
+  startControl(s);
 }

@@ -13,8 +13,10 @@ export interface HttpRequest {
   timeoutMs?: number;
   /** Largest body accepted (default 1 MiB): a larger answer is an error, not a memory hog. */
   maxBodyBytes?: number;
-  /** Verify the server certificate and name (default true). */
+  /** Verify the server certificate and name (default true) against lua_ssl_trusted_certificate. */
   sslVerify?: boolean;
+  /** TLS server name (SNI and the name checked in the certificate); default: the URL's host. */
+  serverName?: string;
 }
 
 export interface HttpResponse {
@@ -89,15 +91,20 @@ export function request(req: HttpRequest): LuaMultiReturn<[HttpResponse | undefi
   const limit = req.maxBodyBytes ?? 1048576;
   const sock = ngx.socket.tcp();
   sock.settimeouts(timeout, timeout, timeout);
-  const [ok, cerr] = sock.connect(u.host, u.port);
+  const verify = req.sslVerify ?? true;
+  const serverName = req.serverName ?? u.host;
+  // Kept-alive TLS connections are only reused for the same name and verification setting.
+  const pool = u.scheme === "https" ? `https:${u.host}:${u.port}:${serverName}:${verify ? "v" : "nv"}` : `http:${u.host}:${u.port}`;
+  const [ok, cerr] = sock.connect(u.host, u.port, { pool });
   if (ok === undefined) return $multi(undefined, `connect to ${u.host}:${u.port} failed: ${cerr}`);
   if (u.scheme === "https") {
     const [reused] = sock.getreusedtimes();
     if (reused === 0) {
-      const [session, serr] = sock.sslhandshake(undefined, u.host, req.sslVerify ?? true);
+      const [session, serr] = sock.sslhandshake(undefined, serverName, verify);
       if (session === undefined) {
         sock.close();
-        return $multi(undefined, `TLS handshake with ${u.host} failed: ${serr}`);
+        const hint = verify && serr !== undefined && string.find(serr, "certificate", 1, true)[0] !== undefined ? " (is its CA in lua_ssl_trusted_certificate? see tls.ca_file)" : "";
+        return $multi(undefined, `TLS handshake with ${serverName} (${u.host}:${u.port}) failed: ${serr}${hint}`);
       }
     }
   }

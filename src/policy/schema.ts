@@ -401,7 +401,7 @@ export function validatePolicy(p: Problems, path: string, raw: Json): PolicyConf
   if (min !== undefined && max !== undefined && min > max) {
     p.add(join(path, "min_replicas"), `must not exceed max_replicas (${max}), got ${min}`);
   }
-  const interval = readNumber(p, join(path, "interval"), o.get("interval"), 0.1, 3600, 5);
+  const interval = readNumber(p, join(path, "interval"), o.get("interval"), 0.1, 3600, 1);
   const window = readInteger(p, join(path, "window"), o.get("window"), 1, 3600, 10);
   const tolerance = readNumber(p, join(path, "tolerance"), o.get("tolerance"), 0, 1, 0.1);
 

@@ -26,7 +26,7 @@ describe("config validation", function()
     local pool = cfg.pools.api
     assert.are.equal(1, pool.peers[2].weight)
     assert.are.equal(1, pool.scaling.min_replicas)
-    assert.are.equal(5, pool.scaling.interval)
+    assert.are.equal(1, pool.scaling.interval)
     assert.are.equal(10, pool.scaling.window)
     assert.are.equal(2000, pool.scaling.actuator.timeout_ms)
     assert.are.same({"api"}, cfg.poolNames)
