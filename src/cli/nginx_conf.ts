@@ -72,12 +72,14 @@ export function trustedCaFiles(cfg: GatewayConfig): string[] {
   return [...new Set(files)].filter((f) => existsSync(f));
 }
 
+/** One file for lua_ssl_trusted_certificate (read by the workers: it must be world-readable). */
 function writeCaBundle(prefix: string, files: string[]): string | undefined {
   if (files.length === 0) return undefined;
+  if (files.length === 1) return files[0];
   const dir = join(prefix, "conf");
   mkdirSync(dir, { recursive: true });
   const path = join(dir, "autoscale-trusted-ca.pem");
-  writeFileSync(path, files.map((f) => readFileSync(f, "utf8").trimEnd() + "\n").join(""));
+  writeFileSync(path, files.map((f) => readFileSync(f, "utf8").trimEnd() + "\n").join(""), { mode: 0o644 });
   return path;
 }
 

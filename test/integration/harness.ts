@@ -1,5 +1,5 @@
 // Starts real nginx gateways, backends and receivers for the integration tests.
-import { mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,7 +23,10 @@ export function freePort(): Promise<number> {
 }
 
 export function tempDir(name: string): string {
-  return mkdtempSync(join(tmpdir(), `autoscale-${name}-`));
+  const dir = mkdtempSync(join(tmpdir(), `autoscale-${name}-`));
+  // nginx workers run as an unprivileged user when the tests run as root: they read files here.
+  chmodSync(dir, 0o755);
+  return dir;
 }
 
 export interface Gateway {

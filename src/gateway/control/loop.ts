@@ -13,6 +13,7 @@ import * as cjson from "cjson.safe";
 import { GatewayState, METRICS_DICT, PoolRuntime, STATE_DICT, getState } from "../state";
 import { readWindow } from "../../metrics/counters";
 import { PolicyInput, PolicyState, evaluate, newPolicyState } from "../../policy/engine";
+import { HpaState, recordScaleEvent } from "../../policy/hpa";
 import { ScalingConfig } from "../../config/config";
 import { actuatorFor } from "../../actuators/registry";
 import { CircuitBreaker, SendLedger, backoffDelay, newBreaker, newLedger, planAction } from "../../actuators/guard";
@@ -521,6 +522,7 @@ function act(this: void, c: Control, s: GatewayState, pc: PoolControl, desired: 
   const line = logEvent(done ? ngx.NOTICE : ngx.ERR, doc);
   setLastAction(pc.name, line);
   if (done) {
+    if (desired !== current) recordScaleEvent(pc.policy.hpa, now, desired - current, pc.scaling.behavior.scale_up, pc.scaling.behavior.scale_down);
     pc.ledger.record(desired, now);
     pc.breaker.onSuccess();
     pc.current = desired;
@@ -539,6 +541,31 @@ function act(this: void, c: Control, s: GatewayState, pc: PoolControl, desired: 
 }
 
 // ---------------------------------------------------------------- evaluation
+
+interface EventMark {
+  times: LuaTable<number, number>;
+  changes: LuaTable<number, number>;
+  head: number;
+  size: number;
+  cap: number;
+}
+
+/**
+ * The engine records a scale event whenever it answers a new count, assuming it is applied (as
+ * the HPA controller does). Here an answer is applied only when the action succeeds: the shell
+ * takes the event back (restoreEvents) and records it on success.
+ */
+function markEvents(h: HpaState): EventMark {
+  return { times: h.eventTimes, changes: h.eventChanges, head: h.eventHead, size: h.eventSize, cap: h.eventCap };
+}
+
+function restoreEvents(h: HpaState, m: EventMark): void {
+  h.eventTimes = m.times;
+  h.eventChanges = m.changes;
+  h.eventHead = m.head;
+  h.eventSize = m.size;
+  h.eventCap = m.cap;
+}
 
 function decisionIdFor(pc: PoolControl, desired: number, now: number): string {
   if (pc.pendingDesired === desired && pc.pendingId !== undefined) return pc.pendingId;
@@ -576,7 +603,9 @@ function evaluatePool(c: Control, s: GatewayState, pc: PoolControl, now: number)
     external,
     route_rates: scaling.route_costs === undefined ? undefined : routeRates(s, pc.runtime, scaling.window, now),
   };
+  const mark = markEvents(pc.policy.hpa);
   const [desired, e] = evaluate(scaling, pc.policy, input);
+  restoreEvents(pc.policy.hpa, mark);
   const plan = pc.busy ? { action: "in_progress", desired: desired, clamped: false } : planAction(
     { requested: desired, min: scaling.min_replicas, max: scaling.max_replicas, dryRun: scaling.actuator.dry_run, resendInterval: scaling.actuator.resend_interval, now },
     pc.ledger,
