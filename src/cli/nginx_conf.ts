@@ -72,6 +72,20 @@ export function trustedCaFiles(cfg: GatewayConfig): string[] {
   return [...new Set(files)].filter((f) => existsSync(f));
 }
 
+/** nginx does not read /etc/resolv.conf: actuators and sources on host names need a resolver. */
+export function resolverLine(): string {
+  try {
+    const servers = readFileSync("/etc/resolv.conf", "utf8")
+      .split("\n")
+      .map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1])
+      .filter((ns): ns is string => ns !== undefined)
+      .map((ns) => (ns.includes(":") ? `[${ns}]` : ns));
+    return servers.length > 0 ? `    resolver ${servers.join(" ")} valid=30s;\n` : "";
+  } catch {
+    return "";
+  }
+}
+
 /** One file for lua_ssl_trusted_certificate (read by the workers: it must be world-readable). */
 function writeCaBundle(prefix: string, files: string[]): string | undefined {
   if (files.length === 0) return undefined;
@@ -158,7 +172,7 @@ http {
     uwsgi_temp_path temp/uwsgi;
     scgi_temp_path temp/scgi;
     lua_socket_log_errors off;
-${tls}
+${tls}${resolverLine()}
     include ${include};
 
 ${upstreams}

@@ -95,7 +95,9 @@ export function request(req: HttpRequest): LuaMultiReturn<[HttpResponse | undefi
   const serverName = req.serverName ?? u.host;
   // Kept-alive TLS connections are only reused for the same name and verification setting.
   const pool = u.scheme === "https" ? `https:${u.host}:${u.port}:${serverName}:${verify ? "v" : "nv"}` : `http:${u.host}:${u.port}`;
-  const [ok, cerr] = sock.connect(u.host, u.port, { pool });
+  // nginx's resolver does not read /etc/hosts; "localhost" is loopback by definition (RFC 6761).
+  const address = u.host === "localhost" ? "127.0.0.1" : u.host;
+  const [ok, cerr] = sock.connect(address, u.port, { pool });
   if (ok === undefined) return $multi(undefined, `connect to ${u.host}:${u.port} failed: ${cerr}`);
   if (u.scheme === "https") {
     const [reused] = sock.getreusedtimes();

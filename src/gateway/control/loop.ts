@@ -175,7 +175,9 @@ export function localFigures(pool: PoolRuntime, span: number, now: number): Pool
   const dict = ngx.shared[METRICS_DICT]!;
   const out: PoolFigures = { rate: 0, requests: 0, errors: 0 };
   for (const p of pool.peers) {
-    const w = readWindow(dict, p.series, now, span);
+    // now + 1: the window ends with the second still filling (flushed buckets of this second
+    // count at once), which saves up to a second of reaction to an overload.
+    const w = readWindow(dict, p.series, now + 1, span);
     out.rate += w.rate;
     out.requests += w.requests;
     out.errors += w.errors;

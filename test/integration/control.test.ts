@@ -1,0 +1,202 @@
+// The control loop on real nginx: Kubernetes scale subresource over HTTPS (a CA made by the
+// test), overload onset to scale signal, scale-in, TLS refusals, faults with retries, the
+// breaker, dry run, and no secret in the error log.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { writeFileSync, chmodSync } from "node:fs";
+import { join } from "node:path";
+import { request as httpsRequest } from "node:https";
+import { readFileSync } from "node:fs";
+import { startTraffic } from "../../src/cli/traffic.js";
+import { eventually, freePort, pool, sleep, startGateway, startTestBackends, tempDir } from "./harness.js";
+import { json, makePki, Pki, startKubeApi, startServer } from "./control_servers.js";
+
+let backends: Awaited<ReturnType<typeof startTestBackends>>;
+let pki: Pki;
+const TOKEN = "kube-token-Zq8wX2v9Lr4tPm6s";
+let tokenFile: string;
+
+before(async () => {
+  backends = await startTestBackends([{ delay: 0.002 }, { delay: 0.002 }]);
+  pki = makePki();
+  const dir = tempDir("secrets");
+  tokenFile = join(dir, "token");
+  writeFileSync(tokenFile, TOKEN + "\n");
+  chmodSync(tokenFile, 0o644);
+});
+after(async () => backends.stop());
+
+function kubeActuator(url: string, extra: Record<string, unknown> = {}) {
+  return { type: "kubernetes", api_url: url, namespace: "shop", name: "api", token: { file: tokenFile }, ...extra };
+}
+
+/** GET the scale subresource the way kubectl would (through the test CA). */
+function getReplicas(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      { host: "127.0.0.1", servername: "localhost", port, path: "/apis/apps/v1/namespaces/shop/deployments/api/scale", headers: { authorization: `Bearer ${TOKEN}` }, ca: readFileSync(pki.caFile) },
+      (res) => {
+        let body = "";
+        res.on("data", (c) => (body += c));
+        res.on("end", () => resolve(JSON.parse(body).spec.replicas));
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+function events(log: string, event: string): any[] {
+  return log
+    .split("\n")
+    .filter((l) => l.includes("autoscale_event ") && l.includes(`"event":"${event}"`))
+    .map((l) => JSON.parse(l.slice(l.indexOf("autoscale_event ") + 16).replace(/, context: .*$/, "").replace(/, client: .*$/, "")));
+}
+
+function assertNoLoopErrors(log: string): void {
+  assert.doesNotMatch(log, /control loop failed|scale action of pool \S+ failed|stack traceback/);
+}
+
+test("Kubernetes over HTTPS: overload to scale-out in under 2 s, then scale-in, visible through GET", async (t) => {
+  const kube = await startKubeApi({ namespace: "shop", name: "api", token: TOKEN, replicas: 1, tls: { cert: pki.cert, key: pki.key } });
+  t.after(() => kube.close());
+  const gw = await startGateway({
+    tls: { ca_file: pki.caFile },
+    pools: {
+      api: pool(backends.ports, {
+        scaling: {
+          min_replicas: 1,
+          max_replicas: 6,
+          target: { metric: "requests_per_second", value: 20 },
+          behavior: { scale_down: { stabilization_window: 0 } },
+          actuator: kubeActuator(kube.url),
+        },
+      }),
+    },
+    routes: [{ name: "api", match: { prefix: "/" }, pool: "api" }],
+  });
+  t.after(() => gw.stop());
+  // The loop has read the orchestrator's count before the load starts.
+  await eventually("current replicas read", 10000, async () => ((await gw.status()).pools.api.scaling.last_decision?.current === 1 ? true : undefined));
+  const onset = Date.now();
+  const traffic = startTraffic(`${gw.url}/x`, 8);
+  try {
+    const first = await eventually("a scale-out PATCH", 10000, async () => kube.patches[0]);
+    const reaction = first.at - onset;
+    t.diagnostic(`overload onset to scale signal: ${reaction} ms`);
+    assert.ok(reaction < 2000, `scale signal ${reaction} ms after the overload started`);
+    assert.ok(first.replicas > 1);
+    assert.equal(await getReplicas(kube.port), kube.replicas);
+  } finally {
+    await traffic.stop();
+  }
+  const out = kube.replicas;
+  assert.ok(out > 1);
+  // No traffic: the window empties, and the pool goes back to min_replicas.
+  await eventually("scale-in to 1", 40000, async () => (kube.replicas === 1 ? true : undefined));
+  assert.equal(await getReplicas(kube.port), 1);
+  assert.deepEqual(kube.refusals, []);
+  const log = gw.errorLog();
+  assert.ok(!log.includes(TOKEN), "the bearer token never reaches the error log");
+  assertNoLoopErrors(log);
+  const actions = events(log, "action");
+  assert.ok(actions.some((a) => a.desired > 1) && actions.some((a) => a.desired === 1));
+  const decision = events(log, "decision").find((d) => d.action === "send");
+  assert.equal(decision.inputs.current, decision.current);
+  assert.ok(decision.rules.length >= 1);
+  const s = await gw.status();
+  assert.equal(s.control.mode, "single");
+  assert.equal(s.pools.api.scaling.last_action.outcome, "sent");
+  assert.equal(s.pools.api.scaling.actions.sent, kube.patches.length);
+});
+
+test("TLS: a good certificate is accepted, a wrong CA or a wrong name is refused", async (t) => {
+  const good = await startServer((_r, res) => json(res, 200, { ok: true }), { cert: pki.cert, key: pki.key });
+  const wrongName = await startServer((_r, res) => json(res, 200, { ok: true }), { cert: pki.wrongNameCert, key: pki.wrongNameKey });
+  t.after(() => good.close());
+  t.after(() => wrongName.close());
+  // min_replicas 2 with one peer: each pool asks for a second replica at once.
+  const scaling = (url: string) => ({ min_replicas: 2, max_replicas: 3, target: { metric: "requests_per_second", value: 50 }, actuator: { type: "webhook", url: `${url}/scale`, retry: { attempts: 1 } } });
+  const gw = await startGateway({
+    tls: { ca_file: pki.caFile },
+    pools: { good: pool([backends.ports[0]], { scaling: scaling(good.url) }), badname: pool([backends.ports[1]], { scaling: scaling(wrongName.url) }) },
+    routes: [{ name: "r", match: { prefix: "/" }, pool: "good" }],
+  });
+  t.after(() => gw.stop());
+  const gwOtherCa = await startGateway({
+    tls: { ca_file: pki.otherCaFile },
+    pools: { good: pool([backends.ports[0]], { scaling: scaling(good.url) }) },
+    routes: [{ name: "r", match: { prefix: "/" }, pool: "good" }],
+  });
+  t.after(() => gwOtherCa.stop());
+  await eventually("the good server got the signal", 10000, async () => (good.requests.length === 1 ? true : undefined));
+  const failures = await eventually("both refusals logged", 10000, async () => {
+    const a = events(gw.errorLog(), "action_failure").filter((e) => e.pool === "badname");
+    const b = events(gwOtherCa.errorLog(), "action_failure");
+    return a.length > 0 && b.length > 0 ? [a[0], b[0]] : undefined;
+  });
+  assert.match(failures[0].error, /TLS handshake with localhost .*failed/);
+  assert.match(failures[1].error, /TLS handshake with localhost .*failed/);
+  assert.equal(wrongName.requests.length, 0);
+  assert.equal(good.requests.length, 1, "only the gateway that trusts the right CA got through");
+  assert.equal(JSON.parse(good.requests[0].body).desired, 2);
+});
+
+test("faults: 500, timeout, malformed JSON and refused connections are retried with backoff; no duplicate action; breaker and dry run", async (t) => {
+  const kube = await startKubeApi({ namespace: "shop", name: "api", token: TOKEN, replicas: 1 });
+  t.after(() => kube.close());
+  kube.faults.push(500, "hang", "garbage");
+  const closedPort = await freePort();
+  const dir = tempDir("secrets2");
+  const wrongToken = "wrong-token-Hk3vQ9zP7mW2";
+  writeFileSync(join(dir, "token"), wrongToken);
+  chmodSync(join(dir, "token"), 0o644);
+  // The API echoes a refused token in its error message: redaction must catch it.
+  const echo = await startServer((r, res) =>
+    r.method === "GET"
+      ? json(res, 200, { kind: "Scale", spec: { replicas: 1 } })
+      : json(res, 401, { kind: "Status", message: `token ${String(r.headers.authorization).slice(7)} is not valid`, reason: "Unauthorized", code: 401 }),
+  );
+  t.after(() => echo.close());
+  const retry = { attempts: 3, base_ms: 50, max_ms: 200 };
+  const gw = await startGateway({
+    pools: {
+      api: pool([backends.ports[0]], { scaling: { min_replicas: 2, max_replicas: 4, target: { metric: "requests_per_second", value: 50 }, actuator: kubeActuator(kube.url, { timeout_ms: 400, retry }) } }),
+      dead: pool([backends.ports[1]], { scaling: { min_replicas: 2, max_replicas: 4, target: { metric: "requests_per_second", value: 50 }, actuator: { type: "webhook", url: `http://127.0.0.1:${closedPort}/x`, retry, breaker: { failures: 2, open_seconds: 60 } } } }),
+      denied: pool([backends.ports[1]], { scaling: { min_replicas: 2, max_replicas: 4, target: { metric: "requests_per_second", value: 50 }, actuator: { type: "kubernetes", api_url: echo.url, namespace: "shop", name: "api", token: { file: join(dir, "token") } } } }),
+      dry: pool([backends.ports[0]], { scaling: { min_replicas: 2, max_replicas: 4, target: { metric: "requests_per_second", value: 50 }, actuator: { type: "webhook", url: `http://127.0.0.1:${closedPort}/dry`, dry_run: true } } }),
+    },
+    routes: [{ name: "r", match: { prefix: "/" }, pool: "api" }],
+  });
+  t.after(() => gw.stop());
+  await eventually("the Deployment scaled to 2", 15000, async () => (kube.replicas === 2 ? true : undefined));
+  await eventually("the dead actuator's breaker opened", 15000, async () => ((await gw.status()).pools.dead.scaling.loop?.breaker === "open" ? true : undefined));
+  await sleep(2500);
+  const log = gw.errorLog();
+  // 500 and the timeout were retried, the malformed answer ended the first action; the next one
+  // went through: one accepted change, never sent twice once applied.
+  assert.equal(kube.patches.length, 1);
+  assert.equal(kube.patches[0].replicas, 2);
+  const retries = events(log, "action_retry").filter((e) => e.pool === "api");
+  assert.ok(retries.length >= 2, `retries: ${retries.length}`);
+  assert.ok(retries.every((r) => r.wait_ms >= 0 && r.wait_ms <= 200));
+  assert.match(retries[0].error, /HTTP 500/);
+  assert.match(retries[1].error, /timeout/);
+  const apiFailures = events(log, "action_failure").filter((e) => e.pool === "api");
+  assert.match(apiFailures[0].error, /not valid JSON|not a Scale/);
+  const dead = events(log, "action_failure").filter((e) => e.pool === "dead");
+  assert.ok(dead.length >= 2 && dead.every((e) => /connect to 127.0.0.1:\d+ failed: connection refused/.test(e.error)));
+  const s = await gw.status();
+  assert.ok(s.pools.dead.scaling.actions.breaker_open >= 1);
+  assert.equal(s.pools.dead.scaling.actions.sent, 0);
+  // 401 is not retried, and the echoed token is redacted.
+  const denied = events(log, "action_failure").filter((e) => e.pool === "denied");
+  assert.ok(denied.length >= 1);
+  assert.equal(denied[0].attempts, 1);
+  assert.match(denied[0].error, /\[REDACTED\]/);
+  assert.ok(!log.includes(wrongToken) && !log.includes(TOKEN), "no token in the error log");
+  // Dry run: logged once, never sent.
+  assert.equal(s.pools.dry.scaling.actions.dry_run, 1);
+  assert.equal(s.pools.dry.scaling.last_action.outcome, "dry_run");
+  assertNoLoopErrors(log);
+});
