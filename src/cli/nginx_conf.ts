@@ -10,7 +10,8 @@ export interface GatewayConfig {
   admin?: { listen?: string | number; token?: string };
   pools: Record<string, unknown>;
   routes: { name: string; match: { prefix?: string; exact?: string }; pool: string }[];
-  redis?: { password?: { env?: string } };
+  redis?: { host?: string; port?: number; password?: { env?: string }; db?: number; timeout_ms?: number };
+  cluster?: Record<string, unknown>;
   sources?: Record<string, { token?: { env?: string } }>;
   tls?: { ca_file?: string };
 }

@@ -2,7 +2,8 @@
 // - among the workers of one nginx: a short lease in a shared dict (claimWorkerLease), so one
 //   worker runs the control loop and another takes over soon after it dies;
 // - among gateway instances: a lease in Redis (SET NX PX with a token, renewed by its holder,
-//   released on shutdown). The token carries an epoch (INCR on every new lease) that serves as
+//   released on shutdown). The token carries an epoch (INCR on every new lease, seeded with the
+//   Redis clock in ms so it keeps growing after a restart without persistence) that serves as
 //   the fencing token: signals carry it, and the holder checks it before each action.
 // The Redis scripts are plain text here; the shell runs them with EVALSHA.
 
@@ -37,6 +38,11 @@ if v and v == ARGV[1] then
   return {1, v}
 end
 if v then return {0, v} end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  -- A Redis restarted without persistence forgot the counter: start above every earlier epoch.
+  local t = redis.call('TIME')
+  redis.call('SET', KEYS[2], string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)))
+end
 local epoch = redis.call('INCR', KEYS[2])
 local token = ARGV[3] .. '@' .. epoch
 if redis.call('SET', KEYS[1], token, 'NX', 'PX', ARGV[2]) then return {2, token} end
