@@ -12,7 +12,7 @@ export interface GatewayConfig {
   routes: { name: string; match: { prefix?: string; exact?: string }; pool: string }[];
   redis?: { host?: string; port?: number; password?: { env?: string }; db?: number; timeout_ms?: number };
   cluster?: Record<string, unknown>;
-  sources?: Record<string, { token?: { env?: string } }>;
+  sources?: Record<string, Record<string, unknown>>;
   tls?: { ca_file?: string };
 }
 

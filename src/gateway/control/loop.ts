@@ -368,18 +368,21 @@ function externalValues(c: Control, s: GatewayState, now: number): LuaMultiRetur
   return $multi(values, report);
 }
 
-export function sourcesStatus(): unknown {
-  const c = ctl;
-  const s = getState();
-  if (c === undefined || s === undefined) return undefined;
+/** Every source's value or why it is missing, kept in the state dict for any worker's status page. */
+function storeSourcesStatus(c: Control, s: GatewayState, now: number): void {
+  if (next(s.config.sources)[0] === undefined) return;
   const out = new LuaTable<string, unknown>();
-  const now = ngx.now();
   for (const [name, cfg] of pairs(s.config.sources)) {
     const e = c.sources.get(name);
     const [v, why] = reading(e, now, cfg.max_age);
     out.set(name, { type: cfg.type, value: v, missing: why, fetched_at: e.fetchedAt, error: e.error });
   }
-  return out;
+  ngx.shared[STATE_DICT]!.set("ctl|sources", cjson.encode(out)[0] ?? "{}");
+}
+
+export function sourcesStatus(): unknown {
+  const text = ngx.shared[STATE_DICT]!.get("ctl|sources")[0];
+  return type(text) === "string" ? cjson.decode(text as string)[0] : undefined;
 }
 
 // ---------------------------------------------------------------- actions
@@ -679,13 +682,15 @@ function work(this: void, c: Control, s: GatewayState, now: number): void {
   setMode(c, s, now);
   publishState(c, s, now);
   startSourceFetches(c, s, now);
-  if (!c.acting) return;
+  storeSourcesStatus(c, s, now);
   for (const name of c.order) {
     const pc = c.pools.get(name);
-    if (now - pc.lastEval >= pc.scaling.interval) {
+    if (c.acting && now - pc.lastEval >= pc.scaling.interval) {
       pc.lastEval = now;
       evaluatePool(c, s, pc, now);
     }
+    const [line] = cjson.encode({ current: pc.current, current_error: pc.currentError, breaker: pc.breaker.state, busy: pc.busy, cluster: pc.cluster });
+    ngx.shared[STATE_DICT]!.set(`ctl|loop|${name}`, line ?? "{}");
   }
 }
 
@@ -735,9 +740,8 @@ export function startControl(s: GatewayState): void {
   if (!ok) ngx.log(ngx.ERR, "autoscale: cannot start the control loop timer: ", err);
 }
 
-/** Per-pool figures of the running loop, for the status page (this worker's view, if it runs the loop). */
+/** Per-pool state of the running loop (current replicas, breaker, cluster sums), for the status page. */
 export function poolControlStatus(pool: string): unknown {
-  const pc = ctl?.pools.get(pool);
-  if (pc === undefined) return undefined;
-  return { current: pc.current, current_error: pc.currentError, breaker: pc.breaker.state, busy: pc.busy, cluster: pc.cluster };
+  const text = ngx.shared[STATE_DICT]!.get(`ctl|loop|${pool}`)[0];
+  return type(text) === "string" ? cjson.decode(text as string)[0] : undefined;
 }
