@@ -52,6 +52,8 @@ export function backendConf(runtime: Runtime, specs: BackendSpec[], workers = 1)
       return `    server {
         listen 127.0.0.1:${b.port} reuseport backlog=4096;
         keepalive_requests 1000000;
+        # When the backend served it (seconds.milliseconds): tests attribute answers to windows by it.
+        add_header X-Served-At $msec always;
         location / { default_type text/plain; ${answer} }${control}
     }`;
     })

@@ -18,14 +18,17 @@ import { CounterStore } from "../admission/store";
 import { LIMITS_DICT, PoolGuard, RouteGuard, RuleRuntime, getAdmission } from "./admission_runtime";
 import { connectRedis, health, markRedisFailure, redisDecide, releaseRedis } from "./admission_redis";
 
-/** What admission keeps in the request's context for the log phase. */
+/**
+ * What admission keeps in the request's context for the log phase: as few fields as possible
+ * (each new field can grow the ctx table).
+ */
 interface AdmissionContext extends RequestContext {
-  /** Set when the request passed every check (its result feeds the breakers). */
+  /** Set when the request passed every check and its outcome feeds a breaker or a limit. */
   admGuard?: RouteGuard;
-  /** Set when the request counts in its pool's in-flight requests. */
-  admPool?: PoolGuard;
-  admStart?: number;
+  /** Set when the request counts in its pool's in-flight requests: the count at admission. */
   admInflight?: number;
+  /** When it left the queue; absent when it never waited (the request's start time counts). */
+  admStart?: number;
   admRouteProbe?: boolean;
   admPoolProbe?: boolean;
 }
@@ -250,7 +253,7 @@ export function admit(ctx: RequestContext): void {
   }
   const pg = g.pool;
   if (pg === undefined) {
-    actx.admGuard = g;
+    if (rb !== undefined) actx.admGuard = g;
     return;
   }
   const pb = pg.breaker;
@@ -273,6 +276,7 @@ export function admit(ctx: RequestContext): void {
       if (decision === "queue") {
         g.counts.queued += 1;
         admitted = waitInQueue(pg, priority === "critical", priority, now);
+        if (admitted) actx.admStart = ngx.now();
       }
       if (!admitted) {
         releaseProbe(rb, actx.admRouteProbe);
@@ -282,9 +286,9 @@ export function admit(ctx: RequestContext): void {
       }
     }
     pg.inflight += 1;
-    actx.admPool = pg;
-    actx.admStart = ngx.now();
     actx.admInflight = pg.inflight;
+  } else if (pb === undefined && rb === undefined) {
+    return;
   }
   actx.admGuard = g;
 }
@@ -297,14 +301,14 @@ export function finish(ctx: RequestContext): void {
   const now = ngx.now();
   const status = ngx.status;
   const ok = status < 500;
-  const pg = actx.admPool;
-  if (pg !== undefined) {
+  const inflight = actx.admInflight;
+  const pg = g.pool;
+  if (inflight !== undefined && pg !== undefined) {
     pg.inflight -= 1;
-    const start = actx.admStart!;
+    const start = actx.admStart ?? ngx.req.start_time();
     // 503 and 504 say the backend is overloaded or too slow: a drop for the limit.
-    concurrency.onSample(pg.limit!, start, now - start, actx.admInflight!, status === 503 || status === 504);
+    concurrency.onSample(pg.limit!, start, now - start, inflight, status === 503 || status === 504);
   }
   if (g.breaker !== undefined) breakers.onResult(g.breaker, g.breakerOptions!, now, ok, actx.admRouteProbe === true);
-  const pool = g.pool;
-  if (pool !== undefined && pool.breaker !== undefined) breakers.onResult(pool.breaker, pool.breakerOptions!, now, ok, actx.admPoolProbe === true);
+  if (pg !== undefined && pg.breaker !== undefined) breakers.onResult(pg.breaker, pg.breakerOptions!, now, ok, actx.admPoolProbe === true);
 }

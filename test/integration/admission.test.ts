@@ -17,6 +17,8 @@ interface Answer {
   status: number;
   /** Client clock when the answer arrived (ms since the epoch). */
   at: number;
+  /** When the backend served it (ms since the epoch; same machine clock as the gateway's). */
+  servedAt?: number;
 }
 
 /** One request on a new connection (agent: false), so reuseport spreads them over the workers. */
@@ -24,7 +26,7 @@ function hit(url: string): Promise<Answer> {
   return new Promise((resolve) => {
     const req = request(url, { agent: false, headers: { connection: "close" } }, (res) => {
       res.resume();
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, at: Date.now() }));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, at: Date.now(), servedAt: Number(res.headers["x-served-at"]) * 1000 }));
     });
     req.on("error", () => resolve({ status: 0, at: Date.now() }));
     req.end();
@@ -107,7 +109,7 @@ test("sliding window: across two workers each full window admits the limit to wi
     const perWindow = new Map<number, number>();
     for (const a of answers) {
       if (a.status !== 200) continue;
-      const w = Math.floor(a.at / (windowS * 1000));
+      const w = Math.floor(a.servedAt! / (windowS * 1000));
       perWindow.set(w, (perWindow.get(w) ?? 0) + 1);
     }
     const windows = [...perWindow.keys()].sort((a, b) => a - b);

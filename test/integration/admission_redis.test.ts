@@ -43,6 +43,7 @@ after(async () => {
 interface Answer {
   status: number;
   at: number;
+  servedAt?: number;
   latencyMs: number;
   limit?: string;
 }
@@ -52,7 +53,7 @@ function hit(url: string): Promise<Answer> {
   return new Promise((resolve) => {
     const req = request(url, { agent: false, headers: { connection: "close" }, timeout: 5000 }, (res) => {
       res.resume();
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, at: Date.now(), latencyMs: Date.now() - start, limit: res.headers["ratelimit-limit"] as string | undefined }));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, at: Date.now(), servedAt: Number(res.headers["x-served-at"]) * 1000, latencyMs: Date.now() - start, limit: res.headers["ratelimit-limit"] as string | undefined }));
     });
     req.on("timeout", () => req.destroy(new Error("timeout")));
     req.on("error", () => resolve({ status: 0, at: Date.now(), latencyMs: Date.now() - start }));
@@ -91,7 +92,7 @@ test("two gateway instances sharing Redis admit the limit per window to within 1
     const answers: Answer[] = [];
     await load([`${a.url}/x`, `${b.url}/x`], 3, 10, Date.now() + 5 * windowS * 1000 + 300, answers);
     const perWindow = new Map<number, number>();
-    for (const r of answers) if (r.status === 200) perWindow.set(Math.floor(r.at / (windowS * 1000)), (perWindow.get(Math.floor(r.at / (windowS * 1000))) ?? 0) + 1);
+    for (const r of answers) if (r.status === 200) perWindow.set(Math.floor(r.servedAt! / (windowS * 1000)), (perWindow.get(Math.floor(r.servedAt! / (windowS * 1000))) ?? 0) + 1);
     const windows = [...perWindow.keys()].sort((x, y) => x - y).slice(1, -1);
     const counts = windows.map((w) => perWindow.get(w)!);
     const refused = answers.filter((r) => r.status === 429).length;
