@@ -16,7 +16,7 @@ import { EwmaPeer } from "../balancer/algorithms/peak_ewma";
 import * as store from "./membership_store";
 import { startHealthChecks } from "./health_checker";
 import { RequestContext } from "./request_context";
-import { GatewayState, PeerRuntime, PoolRuntime, getState, newPeerRuntime } from "./state";
+import { GatewayState, PeerRuntime, PoolRuntime, RouteRuntime, getState, newPeerRuntime } from "./state";
 import { windows } from "./metrics";
 import { WindowFigures } from "../metrics/counters";
 
@@ -85,8 +85,9 @@ export function balance(poolName: string): void {
   let ctx = ngx.ctx.autoscale as RequestContext | undefined;
   let exclude: BalancedPeer | undefined;
   if (ctx === undefined) {
-    // No access phase ran for this location: the balancer makes the request's context.
-    ctx = { route: undefined, pick: undefined, picker: undefined, pickedAt: 0 };
+    // No access phase ran for this location: the balancer makes the request's context (without
+    // a route: the log phase resolves it).
+    ctx = { route: undefined as unknown as RouteRuntime, pick: undefined, picker: undefined, pickedAt: 0 };
     ngx.ctx.autoscale = ctx;
   }
   if (ctx.pick !== undefined) {

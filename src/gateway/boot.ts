@@ -4,6 +4,7 @@ import { buildState, getState, METRICS_DICT, STARTED_KEY, STATE_DICT, setState }
 import { flush } from "./metrics";
 import * as balancing from "./balancing";
 import { evaluatePool } from "./scaler";
+import { prepareAdmission, startAdmission } from "./admission_status";
 
 /** Where the config file is: the argument, else $AUTOSCALE_CONFIG, else <nginx prefix>/autoscale.json. */
 function configPath(path?: string): string {
@@ -24,6 +25,7 @@ export function init(path?: string): void {
   const berr = balancing.init(state);
   if (berr !== undefined) error(`lua-resty-autoscale: ${berr}`, 0);
   setState(state);
+  prepareAdmission(state);
 }
 
 function logFailure(this: void, err: unknown): string {
@@ -59,6 +61,7 @@ export function init_worker(): void {
   const [ok, err] = ngx.timer.every(1, onTick);
   if (!ok) ngx.log(ngx.ERR, "autoscale: cannot start the metrics timer: ", err);
   balancing.initWorker(s);
+  startAdmission();
   if (ngx.worker.id() !== 0) return;
   for (const name of s.config.poolNames) {
     const scaling = s.pools.get(name).config.scaling;

@@ -5,6 +5,7 @@ import { resolveRoute } from "./routing";
 import { currentContext } from "./request_context";
 import { countPeer, countRoute } from "./metrics";
 import { feedback } from "./balancing";
+import { finish as finishAdmission } from "./admission";
 
 /** $upstream_addr lists every try ("a:1, b:2" or "a:1 : b:2" after an internal redirect): the last one answered. */
 function lastPeer(pool: PoolRuntime, addr: string): PeerRuntime | undefined {
@@ -27,6 +28,7 @@ export function log(routeName?: string): void {
   const status = ngx.status;
   const now = ngx.now();
   countRoute(route, status, now - ngx.req.start_time());
+  if (ctx !== undefined) finishAdmission(ctx);
 
   // The balancer's pick: its outcome feeds the balancer, and it names the peer without
   // reading and parsing $upstream_* (the fallback below, for requests balanced elsewhere).

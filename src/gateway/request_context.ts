@@ -6,8 +6,11 @@ import type { PoolBalancer } from "./balancing";
 import { RouteRuntime } from "./state";
 
 export interface RequestContext {
-  /** Undefined when the balancer created the context (no access phase): the log phase resolves it. */
-  route: RouteRuntime | undefined;
+  /**
+   * Resolved by the access phase. Nil at run time when the balancer had to create the context
+   * (a location without access_by_lua): the log phase then resolves the route itself.
+   */
+  route: RouteRuntime;
   /** The peer of the current (or last) try, until the log phase or a retry hands it back. */
   pick?: BalancedPeer;
   /** The balancer that made `pick`. */
