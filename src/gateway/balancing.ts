@@ -22,6 +22,7 @@ import { WindowFigures } from "../metrics/counters";
 
 /** How often each worker looks for a new membership version (a change reaches it within this). */
 export const REFRESH_INTERVAL = 0.25;
+const NGX_BUSY = -3;
 
 /** One pool's balancer in one worker. */
 export interface PoolBalancer {
@@ -99,7 +100,8 @@ export function balance(poolName: string): void {
   if (peer === undefined) {
     ctx.pick = undefined;
     ngx.log(ngx.ERR, "autoscale: pool ", poolName, " has no peer to send to (all removed, drained, down or at weight 0)");
-    return ngx.exit(ngx.ERROR);
+    // NGX_BUSY: nginx's own "no live upstreams" path, a 502 (ngx.ERROR would be a 500).
+    return ngx.exit(NGX_BUSY);
   }
   ctx.pick = peer;
   ctx.picker = b;

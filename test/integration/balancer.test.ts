@@ -9,7 +9,7 @@ import { httpRequest } from "../../src/cli/http_util.js";
 import { startBackends } from "../../src/cli/backends.js";
 import { NginxHandle } from "../../src/cli/nginx.js";
 import { eventually, freePort, runtime, sleep, startGateway, startTestBackends, tempDir, Gateway } from "./harness.js";
-import { startLoad, summarize, UPSTREAM_HEADER } from "./balancer_load.js";
+import { startLoad, summarize, UPSTREAM_HEADER } from "../../bench/balancer_load.js";
 
 let fast: Awaited<ReturnType<typeof startTestBackends>>;
 let slowBackend: NginxHandle;
@@ -271,6 +271,46 @@ test("a peer added under load ramps up along the slow-start curve", async (t) =>
     assert.ok(shares[0] < shares[2] && shares[2] < shares[4], `rising: ${shares}`);
     assert.ok(shares[6] > 0.28 && shares[6] < 0.4, `full share after the window: ${shares[6]}`);
     assert.equal(load.errors, 0);
+  } finally {
+    await gw.stop();
+    await be.stop();
+  }
+});
+
+test("active health checks: one checker marks a failing peer unhealthy and back; no peer left answers 502 at once", async () => {
+  const be = await startTestBackends([{ delay: 0, switchable: true }, { delay: 0 }]);
+  const [flaky, steady] = be.ports;
+  const gw = await startGateway(
+    {
+      pools: { api: { peers: [peer(flaky), peer(steady)], balancer: { algorithm: "round_robin", health_check: { path: "/", interval: 0.2, timeout: 0.2, rise: 2, fall: 2 } } } },
+      routes: [{ name: "api", match: { prefix: "/" }, pool: "api" }],
+    },
+    { workers: 2 },
+  );
+  try {
+    await httpRequest(`http://127.0.0.1:${flaky}/__status?code=500`);
+    const sick = await eventually("unhealthy", 5000, async () => {
+      const r = await admin(gw, "GET", `/autoscale/pools/api/peers/127.0.0.1:${flaky}`);
+      return r.json.healthy === false ? r.json : undefined;
+    });
+    assert.equal(sick.state, "up", "health does not touch the admin state");
+    await sleep(1000);
+    assert.deepEqual([...(await servedBy(gw, "/x", 30)).keys()], [steady]);
+    await httpRequest(`http://127.0.0.1:${flaky}/__status?code=200`);
+    await eventually("healthy again", 5000, async () => {
+      const r = await admin(gw, "GET", `/autoscale/pools/api/peers/127.0.0.1:${flaky}`);
+      return r.json.healthy === true ? true : undefined;
+    });
+    // Probes come from one worker: the notices of verdict changes are logged once each.
+    const notices = gw.errorLog().split("\n").filter((l) => l.includes(`peer 127.0.0.1:${flaky} of pool api is unhealthy`));
+    assert.equal(notices.length, 1, notices.join("\n"));
+
+    await admin(gw, "POST", `/autoscale/pools/api/peers/127.0.0.1:${flaky}/weight`, `{"weight":0}`);
+    await admin(gw, "POST", `/autoscale/pools/api/peers/127.0.0.1:${steady}/drain`);
+    await sleep(1000);
+    const none = await httpRequest(`${gw.url}/x`);
+    assert.equal(none.status, 502);
+    assert.match(gw.errorLog(), /pool api has no peer to send to/);
   } finally {
     await gw.stop();
     await be.stop();
