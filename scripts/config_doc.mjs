@@ -76,7 +76,7 @@ export function schemaFields(schema) {
         if (!child.$ref || earlier.node.properties || earlier.node.$refTarget) continue;
         Object.assign(earlier, { node: { ...r, description: r.description ?? earlier.node.description }, sameAs });
       } else {
-        const field = { path, node: r, section, sameAs };
+        const field = { path, node: r, section, sameAs, required: (node.required ?? []).includes(key) };
         byPath.set(path, field);
         fields.push(field);
       }
@@ -160,7 +160,7 @@ export function renderReference(schema) {
       const meaning = f.sameAs !== undefined ? `${n.description ?? ""} Same fields as \`${f.sameAs}\`.`.trim() : n.description;
       const example = n.examples?.[0] ?? n.default ?? n.enum?.[0];
       out.push(
-        `| \`${f.path}\` | ${typeOf(n)} | ${cell(n.default === undefined ? "" : code(n.default))} | ${cell(rangeOf(n))} | ${cell(meaning)} | ${cell(example === undefined ? "" : code(example))} |`,
+        `| \`${f.path}\` | ${typeOf(n)} | ${cell(n.default !== undefined ? code(n.default) : f.required ? "required" : "")} | ${cell(rangeOf(n))} | ${cell(meaning)} | ${cell(example === undefined ? "" : code(example))} |`,
       );
     }
     out.push("");

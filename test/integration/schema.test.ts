@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { pathToFileURL } from "node:url";
+import { isDeepStrictEqual } from "node:util";
 import Ajv2020 from "ajv/dist/2020";
 import { runLuaMain } from "../../src/cli/lua.js";
 
@@ -557,4 +558,68 @@ test("docs/configuration.md documents every field of the schema, and its referen
   for (const c of cases.filter((c) => c.validatorOnly !== undefined)) {
     assert.ok(doc.includes(c.name), `docs/configuration.md does not list the validator-only rule "${c.name}"`);
   }
+});
+
+/** Defaults the validated config does not show as such, and why. */
+const NOT_KEPT: Record<string, string> = {
+  "pools.<name>.balancer": "the bare-name form's default; the object form is checked field by field",
+  "pools.<name>.balancer.outlier.enabled": "kept as the presence of the outlier options",
+  "pools.<name>.scaling.metrics": "the validated list starts with target",
+  "pools.<name>.scaling.actuator.kind": "kubernetes only (the dump uses a webhook)",
+  "pools.<name>.scaling.actuator.honor_cooldown": "aws_asg only",
+  "pools.<name>.scaling.actuator.credentials.profile": "aws_asg only",
+  "pools.<name>.scaling.actuator.api_version": "azure_vmss only",
+};
+
+test("the schema's defaults are the ones the validator fills in", async () => {
+  const docTool = await import(pathToFileURL(join(root, "scripts", "config_doc.mjs")).href);
+  // Every optional section present but empty, so the validator fills in all of its defaults.
+  const config = withPool({
+    balancer: { slow_start: {}, outlier: {}, health_check: {} },
+    scaling: {
+      max_replicas: 10,
+      target: { value: 100 },
+      behavior: {},
+      step: { metric: "in_flight", threshold: 1, steps: [{ lower: 0, adjustment: 1 }] },
+      composite: { terms: [{ metric: "in_flight", value: 1 }] },
+      predictive: {},
+      scale_to_zero: {},
+      actuator: { ...webhook(), retry: {}, breaker: {} },
+    },
+  });
+  const file = writeConfig(config);
+  const driver = join(tmp, "dump.lua");
+  writeFileSync(
+    driver,
+    [
+      `package.path = ${JSON.stringify(join(root, "build", "lua", "?.lua") + ";")} .. package.path`,
+      `local cjson = require("cjson")`,
+      `local cfg, problems = require("resty.autoscale.config.load").loadConfigFile(arg[1])`,
+      `if not cfg then io.stderr:write(table.concat(problems, "\\n")) os.exit(1) end`,
+      `local pool = cfg.pools.api`,
+      `io.write(cjson.encode({ listen = cfg.listen, admin = cfg.admin, metrics = cfg.metrics, pools = { ["<name>"] = { peers = pool.peers, balancer = pool.balancer, scaling = pool.scaling } } }))`,
+    ].join("\n"),
+  );
+  const r = spawnSync("luajit", [driver, file], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  const filled = JSON.parse(r.stdout);
+  const at = (path: string): Json => {
+    let v = filled;
+    for (const part of path.replace(/\[\]/g, ".0").split(".")) v = v?.[part];
+    return v;
+  };
+  // Sections whose validated form keeps the config's field names (admission and breakers turn
+  // into limiter objects, so their defaults are covered by their own specs).
+  const covered = /^(listen|admin\.|metrics\.|pools\.<name>\.(peers|balancer|scaling)\b)/;
+  const checked: string[] = [];
+  const wrong: string[] = [];
+  for (const f of docTool.schemaFields(bundled).fields as Array<{ path: string; node: Json }>) {
+    if (f.node.default === undefined || !covered.test(f.path)) continue;
+    if (NOT_KEPT[f.path] !== undefined) continue;
+    const got = at(f.path);
+    checked.push(f.path);
+    if (!isDeepStrictEqual(got, f.node.default)) wrong.push(`${f.path}: schema ${JSON.stringify(f.node.default)}, validator ${JSON.stringify(got)}`);
+  }
+  assert.ok(checked.length >= 60, `only ${checked.length} defaults checked`);
+  assert.deepEqual(wrong, []);
 });
