@@ -266,6 +266,9 @@ function simulate(name: string, cfg: PolicyConfig | undefined, mode: Mode, tr: T
     else ringCount += 1;
     ring.set(ringPos, demand);
     ringSum += demand;
+    // Adding and removing rates leaves float residue: a window of zeros must read exactly 0
+    // (the gateway counts requests), or an idle pool never looks idle to scale to zero.
+    if (ringSum < 1e-9) ringSum = 0;
     ringPos = (ringPos % windowLen) + 1;
 
     mDemand += demand / capacity;
