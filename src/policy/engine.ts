@@ -14,7 +14,7 @@
 //  5. HPA stabilization windows, then the behavior rate limits and min/max.
 //  6. Step scaling (own warm-up and cooldown); the larger of step and the above wins.
 import { compositeScore, weightedRequestRate } from "./composite";
-import { ErrorWindow, errorQuantile, newErrorWindow, pushError } from "./errors";
+import { ErrorWindow, errorQuantile, meanAbsError, newErrorWindow, pushError } from "./errors";
 import { HpaState, limitRate, newHpaState, recordScaleEvent, replicasForMetric, stabilize, withinTolerance } from "./hpa";
 import { HoltWinters, forecast, forecastError, historyMinutes, newHoltWinters, observe } from "./holtwinters";
 import { PolicyConfig, PolicyMetric, PredictiveConfig, TargetKind } from "./schema";
@@ -116,7 +116,7 @@ export function newPolicyState(cfg: PolicyConfig): PolicyState {
   return {
     hpa: newHpaState(),
     step: newStepState(),
-    history: p === undefined ? undefined : newHoltWinters(p),
+    history: p === undefined || p.model !== "holt_winters" ? undefined : newHoltWinters(p),
     means: newMinuteMeans(cfg.trend === undefined ? 2 : cfg.trend.minutes + 1),
     level: 0,
     levelSeen: false,
@@ -201,10 +201,10 @@ function recordHistory(cfg: PolicyConfig, s: PolicyState, now: number, rps: numb
 /** The point forecast for the horizon minute: external, Holt-Winters, or (warming up) the level. */
 function pointForecast(pred: PredictiveConfig, s: PolicyState, horizonMinute: number, external: number | undefined): number | undefined {
   if (external !== undefined) return external;
-  if (s.history === undefined) return undefined;
-  const f = forecast(s.history, horizonMinute);
+  const h = s.history;
+  const f = h === undefined ? undefined : forecast(h, horizonMinute);
   if (f !== undefined) return f;
-  return pred.warm_up === "level" && s.levelSeen ? s.level : undefined;
+  return (h === undefined || pred.warm_up === "level") && s.levelSeen ? s.level : undefined;
 }
 
 function finish(cfg: PolicyConfig, s: PolicyState, now: number, current: number, desired: number, winner: string, reason: string): LuaMultiReturn<[number, Explanation]> {
@@ -257,7 +257,7 @@ export function evaluate(cfg: PolicyConfig, s: PolicyState, input: PolicyInput):
     const horizonMinute = math.floor((now + pred.provision_delay + pred.buffer) / 60);
     predicted = pointForecast(pred, s, horizonMinute, input.forecast);
     if (predicted === undefined) {
-      if (s.history !== undefined) predNote = `history ${historyMinutes(s.history)} of ${pred.season} minutes`;
+      predNote = s.history !== undefined ? `history ${historyMinutes(s.history)} of ${pred.season} minutes` : "no complete minute yet";
     } else {
       if (input.forecast !== undefined) predNote = "external forecast";
       if (minuteBegan) {
@@ -267,7 +267,7 @@ export function evaluate(cfg: PolicyConfig, s: PolicyState, input: PolicyInput):
         s.issuedFor.set(slot, horizonMinute);
       }
       if (pred.quantile > 0) predicted += s.errorMargin;
-      else if (pred.margin > 0 && s.history !== undefined) predicted += pred.margin * forecastError(s.history);
+      else if (pred.margin > 0) predicted += pred.margin * (s.history !== undefined ? forecastError(s.history) : meanAbsError(s.errors));
     }
   }
   // Traffic expected at the horizon: a forecast above the tolerance's share of one replica.

@@ -12,16 +12,20 @@ export interface ErrorWindow {
   count: number;
   /** Slot the next error goes to. */
   next: number;
+  /** Sum of the kept errors' absolute values. */
+  absSum: number;
 }
 
 /** Fewer errors than this give no quantile: too little evidence for a margin. */
 export const MIN_ERRORS = 5;
 
 export function newErrorWindow(size: number): ErrorWindow {
-  return { values: new LuaTable<number, number>(), scratch: [], size, count: 0, next: 1 };
+  return { values: new LuaTable<number, number>(), scratch: [], size, count: 0, next: 1, absSum: 0 };
 }
 
 export function pushError(w: ErrorWindow, e: number): void {
+  if (w.count === w.size) w.absSum -= math.abs(w.values.get(w.next));
+  w.absSum += math.abs(e);
   w.values.set(w.next, e);
   w.next = (w.next % w.size) + 1;
   if (w.count < w.size) w.count += 1;
@@ -43,7 +47,13 @@ export function errorQuantile(w: ErrorWindow, q: number): number | undefined {
   return sorted[rank - 1];
 }
 
+/** The mean absolute error of the kept errors (0 without any). */
+export function meanAbsError(w: ErrorWindow): number {
+  return w.count > 0 ? w.absSum / w.count : 0;
+}
+
 export function clearErrors(w: ErrorWindow): void {
   w.count = 0;
   w.next = 1;
+  w.absSum = 0;
 }

@@ -114,7 +114,12 @@ export interface PredictiveConfig {
   /** Minutes of measured forecast errors the quantile is taken over. */
   error_window: number;
   /**
-   * Before a season of history: "none" forecasts nothing (as AWS predictive scaling); "level"
+   * "holt_winters": trend + season (needs a season of history); "level": the smoothed recent
+   * per-minute level only (exponential smoothing with `alpha`), ready after one minute.
+   */
+  model: "holt_winters" | "level";
+  /**
+   * holt_winters before a season of history: "none" forecasts nothing (as AWS predictive scaling); "level"
    * forecasts the smoothed recent per-minute level (Holt-Winters' level without the season).
    */
   warm_up: "none" | "level";
@@ -387,7 +392,7 @@ function readRouteCosts(p: Problems, path: string, v: Json): LuaTable<string, nu
 function readPredictive(p: Problems, path: string, v: Json, rpsTarget: number | undefined): PredictiveConfig | undefined {
   const o = readObject(p, path, v, false);
   if (o === undefined) return undefined;
-  rejectUnknownKeys(p, path, o, ["enabled", "target", "provision_delay", "buffer", "season", "alpha", "beta", "gamma", "margin", "quantile", "error_window", "warm_up"]);
+  rejectUnknownKeys(p, path, o, ["enabled", "target", "provision_delay", "buffer", "season", "alpha", "beta", "gamma", "margin", "quantile", "error_window", "warm_up", "model"]);
   const enabled = readBoolean(p, join(path, "enabled"), o.get("enabled"), true);
   let target: number | undefined;
   if (o.get("target") === undefined && rpsTarget === undefined) {
@@ -405,11 +410,12 @@ function readPredictive(p: Problems, path: string, v: Json, rpsTarget: number | 
   const quantile = readNumber(p, join(path, "quantile"), o.get("quantile"), 0, 1, 0);
   const errorWindow = readInteger(p, join(path, "error_window"), o.get("error_window"), 5, 10080, 60);
   const warmUp = readEnum(p, join(path, "warm_up"), o.get("warm_up"), ["none", "level"] as const, "none");
-  if (quantile === undefined || errorWindow === undefined || warmUp === undefined) return undefined;
+  const model = readEnum(p, join(path, "model"), o.get("model"), ["holt_winters", "level"] as const, "holt_winters");
+  if (quantile === undefined || errorWindow === undefined || warmUp === undefined || model === undefined) return undefined;
   if (margin === undefined || target === undefined || delay === undefined || buffer === undefined || season === undefined || alpha === undefined || beta === undefined || gamma === undefined) {
     return undefined;
   }
-  return { enabled, target, provision_delay: delay, buffer, season, alpha, beta, gamma, margin, quantile, error_window: errorWindow, warm_up: warmUp };
+  return { enabled, target, provision_delay: delay, buffer, season, alpha, beta, gamma, margin, quantile, error_window: errorWindow, model, warm_up: warmUp };
 }
 
 function readTrend(p: Problems, path: string, v: Json, rpsTarget: number | undefined): TrendConfig | undefined {
