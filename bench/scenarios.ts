@@ -32,6 +32,22 @@ export const scenarios: Scenario[] = [
       routes: [{ name: "api", match: { prefix: "/api" }, pool: "api" }],
     }),
   },
+  {
+    name: "admission",
+    description: "slice + a route-keyed token bucket and the pool's gradient concurrency limit, at a load that triggers neither (compare with slice)",
+    path: "/api/bench",
+    config: (ctx) => ({
+      pools: {
+        api: {
+          peers: peers(ctx.backendPorts),
+          balancer: "ewma",
+          // min_limit above wrk's connections: the min-RTT measurement (limit pinned to min_limit) never sheds.
+          concurrency: { algorithm: "gradient", min_limit: 256, initial_limit: 512, max_limit: 4096 },
+        },
+      },
+      routes: [{ name: "api", match: { prefix: "/api" }, pool: "api", limits: { rate: [{ algorithm: "token_bucket", rate: 1000, burst: 100000000 }] } }],
+    }),
+  },
 ];
 
 export function findScenario(name: string): Scenario | undefined {

@@ -3,10 +3,12 @@
 import { getState } from "./state";
 import { resolveRoute } from "./routing";
 import { RequestContext } from "./request_context";
+import { admit } from "./admission";
 
 export function access(routeName?: string): void {
   const s = getState();
   if (s === undefined) return;
   const ctx: RequestContext = { route: resolveRoute(s, routeName) };
   ngx.ctx.autoscale = ctx;
+  admit(ctx);
 }

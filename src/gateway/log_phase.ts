@@ -4,6 +4,7 @@ import { PeerRuntime, PoolRuntime, getState } from "./state";
 import { resolveRoute } from "./routing";
 import { currentContext } from "./request_context";
 import { countPeer, countRoute } from "./metrics";
+import { finish as finishAdmission } from "./admission";
 
 /** $upstream_addr lists every try ("a:1, b:2" or "a:1 : b:2" after an internal redirect): the last one answered. */
 function lastPeer(pool: PoolRuntime, addr: string): PeerRuntime | undefined {
@@ -24,6 +25,7 @@ export function log(routeName?: string): void {
   const ctx = currentContext();
   const route = ctx !== undefined ? ctx.route : resolveRoute(s, routeName);
   countRoute(route, ngx.status, ngx.now() - ngx.req.start_time());
+  if (ctx !== undefined) finishAdmission(ctx);
 
   const pool = route.pool;
   if (pool === undefined) return;
