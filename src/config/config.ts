@@ -19,9 +19,9 @@ import { PoolConcurrency, RouteAdmission, validateAdmission, validateBreaker, va
 import { BreakerOptions } from "../admission/breaker";
 import { PolicyConfig, validatePolicy } from "../policy/schema";
 import { ActuatorConfig, validateActuator } from "../actuators/schema";
-import { RedisConfig, validateRedis } from "./redis";
 import { ClusterConfig, validateCluster } from "../control/schema";
 import { SourceConfig, validateSources } from "../sources/schema";
+import { RedisConfig, requireRedisForClusterScope, validateRedis } from "./redis_schema";
 
 export interface PeerConfig {
   host: string;
@@ -59,7 +59,7 @@ export interface Config {
   /** Pool names in a stable order (sorted), for status output and iteration. */
   poolNames: string[];
   routes: RouteConfig[];
-  /** Shared Redis (leader lease, cluster metrics, queue sources). */
+  /** Shared Redis (cluster-wide limits, leader lease, cluster metrics, queue sources); src/config/redis_schema.ts. */
   redis?: RedisConfig;
   /** Several instances acting as one autoscaler (src/control). */
   cluster?: ClusterConfig;
@@ -219,21 +219,6 @@ function readWindows(p: Problems, path: string, v: Json): number[] | undefined {
   return out;
 }
 
-/** Every "external" metric a policy scales on must name a configured source. */
-function checkExternalNames(p: Problems, pools: LuaTable<string, PoolConfig>, poolNames: string[], sources: LuaTable<string, SourceConfig>): void {
-  for (const name of poolNames) {
-    const scaling = pools.get(name).scaling;
-    if (scaling === undefined) continue;
-    const names: (string | undefined)[] = [];
-    for (const m of scaling.metrics) if (m.metric === "external") names.push(m.name);
-    if (scaling.step !== undefined && scaling.step.metric === "external") names.push(scaling.step.name);
-    if (scaling.composite !== undefined) for (const t of scaling.composite.terms) if (t.metric === "external") names.push(t.name);
-    for (const n of names) {
-      if (n !== undefined && sources.get(n) === undefined) p.add(join(join("pools", name), "scaling"), `external metric ${string.format("%q", n)} names no entry of "sources"`);
-    }
-  }
-}
-
 /**
  * Validates a decoded config document. Returns the typed config with defaults filled in, or
  * undefined and every problem found.
@@ -306,7 +291,7 @@ export function validateConfig(doc: Json): LuaMultiReturn<[Config | undefined, s
     }
   }
 
-  if (sources !== undefined) checkExternalNames(p, pools, poolNames, sources);
+  if (root.get("redis") === undefined) requireRedisForClusterScope(p, routes, redis);
 
   if (p.list.length > 0 || listen === undefined || admin === undefined || windows === undefined || sources === undefined) {
     return $multi(undefined, p.list);

@@ -3,10 +3,13 @@
 import { getState } from "./state";
 import { resolveRoute } from "./routing";
 import { RequestContext } from "./request_context";
+import { admit } from "./admission";
 
 export function access(routeName?: string): void {
   const s = getState();
   if (s === undefined) return;
-  const ctx: RequestContext = { route: resolveRoute(s, routeName) };
+  // The balancer's fields are named here so the table is created at its final size.
+  const ctx: RequestContext = { route: resolveRoute(s, routeName), pick: undefined, picker: undefined, pickedAt: undefined };
   ngx.ctx.autoscale = ctx;
+  admit(ctx);
 }

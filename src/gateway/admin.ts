@@ -4,6 +4,8 @@ import { GatewayState, getState } from "./state";
 import { routesStatus } from "./metrics";
 import { poolStatus } from "./balancing";
 import { controlStatus, kedaPool, kedaRoute, scalingStatus, sourcesStatus } from "./scaler";
+import { handlePools } from "./peers_admin";
+import { admissionStatus } from "./admission_status";
 
 const VERSION = "0.1.0";
 
@@ -39,9 +41,9 @@ export function statusDocument(s: GatewayState, now: number): unknown {
   for (const name of s.config.poolNames) {
     const pool = s.pools.get(name);
     const balancing = poolStatus(s, pool, now);
-    pools.set(name, { balancer: balancing.algorithm, peers: balancing.peers, scaling: scalingStatus(pool) });
+    pools.set(name, { balancer: balancing.algorithm, membership_version: balancing.membership_version, panic: balancing.panic, peers: balancing.peers, scaling: scalingStatus(pool) });
   }
-  return { version: VERSION, time: now, worker: ngx.worker.id(), workers: ngx.worker.count(), config: s.configPath, control: controlStatus(), sources: sourcesStatus(), routes: routesStatus(s, now), pools };
+  return { version: VERSION, time: now, worker: ngx.worker.id(), workers: ngx.worker.count(), config: s.configPath, control: controlStatus(), sources: sourcesStatus(), routes: routesStatus(s, now), pools, admission: admissionStatus() };
 }
 
 /** KEDA metrics-api: /autoscale/keda/pools/<pool> and /autoscale/keda/routes/<route>; undefined: not a KEDA path. */
@@ -72,7 +74,11 @@ export function admin(): void {
     if (method !== "GET" && method !== "HEAD") return reply(405, { error: `${method} not allowed on ${uri}: use GET` });
     return reply(200, statusDocument(s, ngx.now()));
   }
+  if (string.sub(uri, 1, 17) === "/autoscale/pools/") {
+    const [status, body] = handlePools(s, method, uri);
+    return reply(status, body);
+  }
   const keda = kedaDocument(s, uri);
   if (keda !== undefined) return reply(keda === false ? 404 : 200, keda === false ? { error: `no pool or route named in ${uri}` } : keda);
-  return reply(404, { error: `no admin endpoint at ${uri}`, endpoints: ["/autoscale/status", "/autoscale/keda/pools/<pool>", "/autoscale/keda/routes/<route>", "/healthz"] });
+  return reply(404, { error: `no admin endpoint at ${uri}`, endpoints: ["/autoscale/status", "/autoscale/pools/NAME/peers", "/autoscale/keda/pools/<pool>", "/autoscale/keda/routes/<route>", "/healthz"] });
 }

@@ -4,6 +4,7 @@ import { buildState, getState, METRICS_DICT, STARTED_KEY, STATE_DICT, setState }
 import { flush } from "./metrics";
 import * as balancing from "./balancing";
 import { startControl } from "./scaler";
+import { prepareAdmission, startAdmission } from "./admission_status";
 
 /** Where the config file is: the argument, else $AUTOSCALE_CONFIG, else <nginx prefix>/autoscale.json. */
 function configPath(path?: string): string {
@@ -20,7 +21,11 @@ export function init(path?: string): void {
   for (const name of [METRICS_DICT, STATE_DICT]) {
     if (ngx.shared[name] === undefined) error(`lua-resty-autoscale: missing "lua_shared_dict ${name} <size>;" in the http block (include nginx/autoscale.conf)`, 0);
   }
-  setState(buildState(config, file));
+  const state = buildState(config, file);
+  const berr = balancing.init(state);
+  if (berr !== undefined) error(`lua-resty-autoscale: ${berr}`, 0);
+  setState(state);
+  prepareAdmission(state);
 }
 
 function logFailure(this: void, err: unknown): string {
@@ -38,7 +43,6 @@ function onTick(this: void, premature: boolean): void {
   const s = getState();
   if (s === undefined) return;
   guarded("metrics flush", (now) => flush(s, now));
-  guarded("balancer weights", (now) => balancing.tick(s, now));
 }
 
 /** init_worker_by_lua: per-worker timers; the control loop runs on one worker (a lease among them). */
@@ -49,5 +53,7 @@ export function init_worker(): void {
   ngx.shared[STATE_DICT]!.add(STARTED_KEY, ngx.now());
   const [ok, err] = ngx.timer.every(1, onTick);
   if (!ok) ngx.log(ngx.ERR, "autoscale: cannot start the metrics timer: ", err);
+  balancing.initWorker(s);
+  startAdmission();
   startControl(s);
 }

@@ -4,6 +4,8 @@ import { PeerRuntime, PoolRuntime, getState } from "./state";
 import { resolveRoute } from "./routing";
 import { currentContext } from "./request_context";
 import { countPeer, countRoute } from "./metrics";
+import { feedback } from "./balancing";
+import { finish as finishAdmission } from "./admission";
 
 /** $upstream_addr lists every try ("a:1, b:2" or "a:1 : b:2" after an internal redirect): the last one answered. */
 function lastPeer(pool: PoolRuntime, addr: string): PeerRuntime | undefined {
@@ -22,9 +24,16 @@ export function log(routeName?: string): void {
   const s = getState();
   if (s === undefined) return;
   const ctx = currentContext();
-  const route = ctx !== undefined ? ctx.route : resolveRoute(s, routeName);
-  countRoute(route, ngx.status, ngx.now() - ngx.req.start_time());
+  const route = (ctx !== undefined ? ctx.route : undefined) ?? resolveRoute(s, routeName);
+  const status = ngx.status;
+  const now = ngx.now();
+  countRoute(route, status, now - ngx.req.start_time());
+  if (ctx !== undefined) finishAdmission(ctx);
 
+  // The balancer's pick: its outcome feeds the balancer, and it names the peer without
+  // reading and parsing $upstream_* (the fallback below, for requests balanced elsewhere).
+  const picked = ctx === undefined ? undefined : feedback(ctx, status, now);
+  if (picked !== undefined) return countPeer(picked, now - ctx!.pickedAt!, status >= 500);
   const pool = route.pool;
   if (pool === undefined) return;
   const addr = ngx.var.upstream_addr;

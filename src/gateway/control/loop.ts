@@ -353,9 +353,12 @@ function startSourceFetches(c: Control, s: GatewayState, now: number): void {
 }
 
 /** External values for a policy, and the reason of each missing one (for the decision log). */
-function externalValues(c: Control, s: GatewayState, now: number): LuaMultiReturn<[LuaTable<string, number>, LuaTable<string, unknown>]> {
+function externalValues(c: Control, s: GatewayState, scaling: ScalingConfig, now: number): LuaMultiReturn<[LuaTable<string, number>, LuaTable<string, unknown>]> {
   const values = new LuaTable<string, number>();
   const report = new LuaTable<string, unknown>();
+  for (const m of scaling.metrics) {
+    if (m.metric === "external" && m.name !== undefined && s.config.sources.get(m.name) === undefined) report.set(m.name, { missing: `no source named ${m.name} in "sources"` });
+  }
   for (const [name, cfg] of pairs(s.config.sources)) {
     const [v, why] = reading(c.sources.get(name), now, cfg.max_age);
     if (v !== undefined) {
@@ -596,7 +599,7 @@ function evaluatePool(c: Control, s: GatewayState, pc: PoolControl, now: number)
     figures = pc.cluster;
     scope = "cluster";
   }
-  const [external, sourceReport] = externalValues(c, s, now);
+  const [external, sourceReport] = externalValues(c, s, scaling, now);
   const input: PolicyInput = {
     now,
     current,

@@ -1,6 +1,6 @@
 // The control loop's Redis: one short-lived pooled connection per use, configured by the
 // top-level `redis` section (password from a secret reference).
-import { RedisConfig } from "../../config/redis";
+import { RedisConfig } from "../../config/redis_schema";
 import { RedisConnection, RedisReply, command, connect, evalScript, pipeline, release, scriptSha1 } from "../../net/redis";
 import { SecretCache, newSecretCache, readSecret, systemIo } from "../../actuators/credentials";
 
