@@ -200,3 +200,43 @@ test("faults: 500, timeout, malformed JSON and refused connections are retried w
   assert.equal(s.pools.dry.scaling.last_action.outcome, "dry_run");
   assertNoLoopErrors(log);
 });
+
+test("scale-in drains the peers that go away before the signal; no request fails", async (t) => {
+  const slow = await startTestBackends([{ delay: 0.2 }, { delay: 0.2 }, { delay: 0.2 }]);
+  t.after(() => slow.stop());
+  const hook = await startServer((_r, res) => json(res, 200, { ok: true }));
+  t.after(() => hook.close());
+  const gw = await startGateway({
+    pools: {
+      api: pool(slow.ports, {
+        balancer: "round_robin",
+        scaling: { min_replicas: 1, max_replicas: 3, target: { metric: "requests_per_second", value: 1000 }, behavior: { scale_down: { stabilization_window: 0 } }, actuator: { type: "webhook", url: `${hook.url}/scale` } },
+      }),
+    },
+    routes: [{ name: "api", match: { prefix: "/" }, pool: "api" }],
+  });
+  t.after(() => gw.stop());
+  const traffic = startTraffic(`${gw.url}/x`, 6);
+  let stats;
+  try {
+    await eventually("the scale-in signal", 15000, async () => hook.requests[0]);
+    await sleep(1000);
+  } finally {
+    stats = await traffic.stop();
+  }
+  assert.equal(stats.errors, 0);
+  assert.deepEqual(Object.keys(stats.byStatus), ["200"], "no request failed while peers were drained");
+  const log = gw.errorLog();
+  const drain = events(log, "drain")[0];
+  assert.ok(drain, "a drain event");
+  assert.equal(drain.drained, true);
+  assert.deepEqual(drain.peers, [`127.0.0.1:${slow.ports[2]}`, `127.0.0.1:${slow.ports[1]}`]);
+  const signal = hook.requests[0];
+  assert.equal(JSON.parse(signal.body).desired, 1);
+  assert.ok(signal.at >= Math.floor(drain.time * 1000) - 5, "the orchestrator hears of the scale-in after the drain");
+  const action = events(log, "action")[0];
+  assert.deepEqual(action.drained, drain.peers);
+  const s = await gw.status();
+  assert.deepEqual(s.pools.api.peers.map((p: any) => p.address), [`127.0.0.1:${slow.ports[0]}`]);
+  assertNoLoopErrors(log);
+});

@@ -28,6 +28,11 @@ import { sourceFor } from "../../sources/registry";
 import * as redisLink from "./redis_link";
 import { CLUSTER_KEY, count, logEvent, setLastAction, setLastDecision } from "./report";
 import { loadHistory, saveHistory } from "./history";
+import * as members from "../membership_store";
+import { DrainCandidate, drainVictims } from "../../control/drain";
+
+/** Longest wait for a drained peer's in-flight requests before the scale-in signal goes anyway. */
+const DRAIN_TIMEOUT = 30;
 
 /** Seconds between two claims of the worker lease; the lease lives three of them. */
 const TICK = 0.25;
@@ -401,8 +406,14 @@ function syncCurrent(pc: PoolControl, now: number): void {
   if (actuator === undefined) return;
   if (!actuator.readsCurrent) {
     if (pc.current === undefined) {
+      // The gateway's own view: the peers in rotation.
+      const [m] = members.load(pc.name);
       let n = 0;
-      for (const p of pc.runtime.peers) if (p.configuredWeight > 0) n++;
+      if (m !== undefined) {
+        for (const p of m.peers) if (p.state === "up" && p.weight > 0) n++;
+      } else {
+        for (const p of pc.runtime.peers) if (p.configuredWeight > 0) n++;
+      }
       pc.current = n;
     }
     return;
@@ -448,9 +459,56 @@ function onAction(this: void, premature: boolean, poolName: string, desired: num
   pc.busy = false;
 }
 
+/**
+ * Graceful scale-in: drains the peers that go away and waits until their in-flight requests
+ * finished (or DRAIN_TIMEOUT). Returns the drained addresses (empty when draining does not apply).
+ */
+function drainForScaleIn(pc: PoolControl, current: number, desired: number, decisionId: string): string[] {
+  const [m] = members.load(pc.name);
+  if (m === undefined) return [];
+  const peers: DrainCandidate[] = [];
+  for (const p of m.peers) peers.push({ address: string.find(p.host, ":", 1, true)[0] !== undefined ? `[${p.host}]:${p.port}` : `${p.host}:${p.port}`, state: p.state });
+  const victims = drainVictims(peers, current, desired);
+  if (victims.length === 0) return victims;
+  const began = ngx.now();
+  for (const v of victims) {
+    const [, err] = members.drainPeer(pc.name, v);
+    if (err !== undefined) ngx.log(ngx.ERR, "autoscale: cannot drain ", v, " of pool ", pc.name, ": ", err);
+  }
+  let drained = false;
+  let waiting = "";
+  while (!drained) {
+    drained = true;
+    for (const v of victims) {
+      const [ok, why] = members.peerDrained(pc.name, v);
+      if (!ok) {
+        drained = false;
+        waiting = `${v}: ${why ?? "not drained"}`;
+        break;
+      }
+    }
+    ngx.update_time();
+    if (drained || ngx.now() - began >= DRAIN_TIMEOUT || ngx.worker.exiting()) break;
+    ngx.sleep(0.25);
+  }
+  logEvent(drained ? ngx.NOTICE : ngx.WARN, {
+    event: "drain",
+    pool: pc.name,
+    decision_id: decisionId,
+    peers: victims,
+    drained,
+    waited_ms: math.floor((ngx.now() - began) * 1000),
+    still: drained ? undefined : waiting,
+    time: ngx.now(),
+  });
+  return victims;
+}
+
 function act(this: void, c: Control, s: GatewayState, pc: PoolControl, desired: number, decisionId: string, reason: string, current: number): void {
   const cfg = pc.scaling.actuator;
   const [actuator, aerr] = actuatorFor(cfg);
+  const drained = drainForScaleIn(pc, current, desired, decisionId);
+  ngx.update_time();
   const started = ngx.now();
   let error: string | undefined = aerr;
   let secrets: string[] = [];
@@ -525,6 +583,7 @@ function act(this: void, c: Control, s: GatewayState, pc: PoolControl, desired: 
     instance: instanceId(s),
     fencing_token: c.leader.token === undefined || s.config.cluster === undefined ? undefined : tokenEpoch(c.leader.token),
     duration_ms: math.floor((now - started) * 1000),
+    drained: drained.length > 0 ? drained : undefined,
     time: now,
   };
   const line = logEvent(done ? ngx.NOTICE : ngx.ERR, doc);
@@ -538,14 +597,27 @@ function act(this: void, c: Control, s: GatewayState, pc: PoolControl, desired: 
     pc.pendingDesired = undefined;
     pc.pendingId = undefined;
     count(pc.name, "sent");
-  } else if (fenced) {
-    count(pc.name, "fenced");
-  } else {
-    pc.breaker.onFailure(now);
-    count(pc.name, "failed");
-    // The change may have been applied before the failure showed: read the count again.
-    pc.currentReadAt = 0;
+    // The orchestrator removes the replicas: their drained peers leave the pool.
+    for (const v of drained) members.removePeer(pc.name, v);
+    return;
   }
+  // No scale-in happened: the drained peers serve again.
+  for (const v of drained) {
+    const [host, port] = members.splitAddress(v);
+    const op = new LuaTable<string, unknown>();
+    op.set("op", "up");
+    op.set("host", host);
+    op.set("port", tonumber(port));
+    members.change(pc.name, op, ngx.now());
+  }
+  if (fenced) {
+    count(pc.name, "fenced");
+    return;
+  }
+  pc.breaker.onFailure(now);
+  count(pc.name, "failed");
+  // The change may have been applied before the failure showed: read the count again.
+  pc.currentReadAt = 0;
 }
 
 // ---------------------------------------------------------------- evaluation
