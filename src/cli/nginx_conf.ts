@@ -21,11 +21,14 @@ const SERVICE_ACCOUNT_CA = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt
 
 type Json = Record<string, any>;
 
+/** Actuators and discovery sections: both may talk to a Kubernetes API with its CA and env. */
 function actuators(cfg: GatewayConfig): Json[] {
   const out: Json[] = [];
   for (const pool of Object.values(cfg.pools)) {
     const a = (pool as Json)?.scaling?.actuator;
     if (a && typeof a === "object") out.push(a as Json);
+    const d = (pool as Json)?.discovery;
+    if (d && typeof d === "object") out.push(d as Json);
   }
   return out;
 }

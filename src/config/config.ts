@@ -20,6 +20,7 @@ import { BreakerOptions } from "../admission/breaker";
 import { PolicyConfig, validatePolicy } from "../policy/schema";
 import { ActuatorConfig, validateActuator } from "../actuators/schema";
 import { ClusterConfig, validateCluster } from "../control/schema";
+import { DiscoveryConfig, validateDiscovery } from "../control/discovery";
 import { SourceConfig, validateSources } from "../sources/schema";
 import { RedisConfig, requireRedisForClusterScope, validateRedis } from "./redis_schema";
 
@@ -40,6 +41,8 @@ export interface PoolConfig {
   concurrency?: PoolConcurrency;
   breaker?: BreakerOptions;
   scaling?: ScalingConfig;
+  /** Peers discovered from a Kubernetes Service's EndpointSlices (src/control/discovery.ts). */
+  discovery?: DiscoveryConfig;
 }
 
 export interface RouteConfig {
@@ -139,7 +142,7 @@ function readScaling(p: Problems, path: string, v: Json, windows: number[]): Sca
 function readPool(p: Problems, path: string, name: string, v: Json, windows: number[]): PoolConfig | undefined {
   const o = readObject(p, path, v, true);
   if (o === undefined) return undefined;
-  rejectUnknownKeys(p, path, o, ["peers", "balancer", "concurrency", "breaker", "scaling"]);
+  rejectUnknownKeys(p, path, o, ["peers", "balancer", "concurrency", "breaker", "scaling", "discovery"]);
   const peersPath = join(path, "peers");
   const rawPeers = readArray(p, peersPath, o.get("peers"), true);
   const peers: PeerConfig[] = [];
@@ -169,8 +172,10 @@ function readPool(p: Problems, path: string, name: string, v: Json, windows: num
   const concurrency = validatePoolConcurrency(p, join(path, "concurrency"), o.get("concurrency"));
   const breaker = validateBreaker(p, join(path, "breaker"), o.get("breaker"));
   const scaling = readScaling(p, join(path, "scaling"), o.get("scaling"), windows);
+  const discovery = validateDiscovery(p, join(path, "discovery"), o.get("discovery"));
   if (!ok || balancer === undefined || (o.get("scaling") !== undefined && scaling === undefined)) return undefined;
-  return { name, peers, balancer, concurrency, breaker, scaling };
+  if (o.get("discovery") !== undefined && discovery === undefined) return undefined;
+  return { name, peers, balancer, concurrency, breaker, scaling, discovery };
 }
 
 function readRoute(p: Problems, path: string, v: Json, pools: JsonObject | undefined): RouteConfig | undefined {

@@ -240,3 +240,46 @@ test("scale-in drains the peers that go away before the signal; no request fails
   assert.deepEqual(s.pools.api.peers.map((p: any) => p.address), [`127.0.0.1:${slow.ports[0]}`]);
   assertNoLoopErrors(log);
 });
+
+test("peers follow a Service's EndpointSlices: new ones join, vanished ones drain and leave; no request fails", async (t) => {
+  const three = await startTestBackends([{ delay: 0.05 }, { delay: 0.05 }, { delay: 0.05 }]);
+  t.after(() => three.stop());
+  const [a, b, c] = three.ports;
+  let ready = [b, c];
+  const slice = (port: number) => ({ kind: "EndpointSlice", addressType: "IPv4", ports: [{ name: "http", port, protocol: "TCP" }], endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }] });
+  const api = await startServer((r, res) => {
+    if (r.headers.authorization !== `Bearer ${TOKEN}`) return json(res, 401, { kind: "Status", code: 401 });
+    if (r.path !== "/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dapi") return json(res, 404, { kind: "Status", code: 404 });
+    return json(res, 200, { kind: "EndpointSliceList", apiVersion: "discovery.k8s.io/v1", items: [...ready.map(slice), { ...slice(9), endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: false } }] }] });
+  });
+  t.after(() => api.close());
+  const gw = await startGateway({
+    pools: { api: pool([a], { balancer: "round_robin", discovery: { type: "kubernetes", service: "api", namespace: "shop", port: "http", api_url: api.url, token: { file: tokenFile }, interval: 0.5 } }) },
+    routes: [{ name: "api", match: { prefix: "/" }, pool: "api" }],
+  });
+  t.after(() => gw.stop());
+  const traffic = startTraffic(`${gw.url}/x`, 4);
+  const addresses = async () => ((await gw.status()).pools.api.peers as any[]).map((p) => p.address).sort();
+  let stats;
+  try {
+    await eventually("the discovered peers replace the configured one", 10000, async () => {
+      const list = await addresses();
+      return JSON.stringify(list) === JSON.stringify([`127.0.0.1:${b}`, `127.0.0.1:${c}`].sort()) ? true : undefined;
+    });
+    ready = [c];
+    await eventually("the vanished peer drains and leaves", 10000, async () => {
+      const list = await addresses();
+      return JSON.stringify(list) === JSON.stringify([`127.0.0.1:${c}`]) ? true : undefined;
+    });
+  } finally {
+    stats = await traffic.stop();
+  }
+  assert.equal(stats.errors, 0);
+  assert.deepEqual(Object.keys(stats.byStatus), ["200"]);
+  const log = gw.errorLog();
+  const moves = events(log, "discovery");
+  assert.ok(moves.some((m) => m.added?.length === 2 && m.draining?.includes(`127.0.0.1:${a}`)));
+  assert.ok(moves.some((m) => (m.removed ?? []).includes(`127.0.0.1:${b}`)));
+  assert.ok(!log.includes(TOKEN));
+  assertNoLoopErrors(log);
+});

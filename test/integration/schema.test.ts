@@ -529,7 +529,7 @@ test("the bundled schema is valid draft 2020-12 and compiles in ajv's strict mod
 
 test("the split schema files resolve their relative $refs to the same schema as the bundle", () => {
   const split = new Ajv2020({ allErrors: true, strict: true, strictRequired: false });
-  for (const f of ["config/redis", "control/cluster", "sources/sources", "balancer/balancer", "admission/limits", "admission/concurrency", "admission/breaker", "policy/policy", "actuators/actuator"]) {
+  for (const f of ["config/redis", "control/cluster", "control/discovery", "sources/sources", "balancer/balancer", "admission/limits", "admission/concurrency", "admission/breaker", "policy/policy", "actuators/actuator"]) {
     split.addSchema(JSON.parse(readFileSync(join(root, "src", `${f}.schema.json`), "utf8")));
   }
   const top = split.compile(JSON.parse(readFileSync(join(root, "src", "config", "autoscale.schema.json"), "utf8")));

@@ -159,3 +159,30 @@ describe("cluster section", function()
     }, problems)
   end)
 end)
+
+describe("EndpointSlice discovery", function()
+  local discovery = require("resty.autoscale.control.discovery")
+  local cjson = require("cjson.safe")
+  local doc = cjson.decode([[{"kind":"EndpointSliceList","items":[
+    {"addressType":"IPv4","ports":[{"name":"metrics","port":9100},{"name":"http","port":8080}],
+     "endpoints":[{"addresses":["10.0.0.2"],"conditions":{"ready":true}},{"addresses":["10.0.0.1"]},
+                  {"addresses":["10.0.0.3"],"conditions":{"ready":false}},{"addresses":["10.0.0.4"],"conditions":{"ready":true,"terminating":true}}]},
+    {"addressType":"IPv6","ports":[{"name":"http","port":8080}],"endpoints":[{"addresses":["fd00::5"]}]},
+    {"addressType":"FQDN","ports":[{"name":"http","port":8080}],"endpoints":[{"addresses":["a.example"]}]}]}]])
+  it("lists ready endpoints on the named port", function()
+    assert.are.same({ "10.0.0.1:8080", "10.0.0.2:8080", "[fd00::5]:8080" }, (discovery.slicePeers(doc, "http")))
+    assert.are.same({ "10.0.0.1:9100", "10.0.0.2:9100", "[fd00::5]:8080" }, (discovery.slicePeers(doc, nil)))
+    assert.are.same({ nil, "the answer is not an EndpointSliceList" }, { discovery.slicePeers({ kind = "Status" }, nil) })
+  end)
+  it("plans additions, drains and returns", function()
+    local plan = discovery.planDiscovery({ { address = "a:1", state = "up" }, { address = "b:1", state = "draining" }, { address = "c:1", state = "up" } }, { "b:1", "d:1" })
+    assert.are.same({ add = { "d:1" }, drain = { "a:1", "c:1" }, up = { "b:1" } }, plan)
+  end)
+  it("keeps the peers when the Service lists none", function()
+    assert.are.same({ add = {}, drain = {}, up = {} }, discovery.planDiscovery({ { address = "a:1", state = "up" } }, {}))
+  end)
+  it("builds the list URL with the label selector", function()
+    assert.are.equal("https://k8s:6443/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dapi",
+      discovery.sliceListUrl("https://k8s:6443/", "shop", "api"))
+  end)
+end)

@@ -30,6 +30,7 @@ import { CLUSTER_KEY, count, logEvent, setLastAction, setLastDecision } from "./
 import { loadHistory, saveHistory } from "./history";
 import * as members from "../membership_store";
 import { DrainCandidate, drainVictims } from "../../control/drain";
+import { MemberView, asKubernetes, planDiscovery, slicePeers, sliceListUrl } from "../../control/discovery";
 
 /** Longest wait for a drained peer's in-flight requests before the scale-in signal goes anyway. */
 const DRAIN_TIMEOUT = 30;
@@ -391,6 +392,97 @@ function storeSourcesStatus(c: Control, s: GatewayState, now: number): void {
 export function sourcesStatus(): unknown {
   const text = ngx.shared[STATE_DICT]!.get("ctl|sources")[0];
   return type(text) === "string" ? cjson.decode(text as string)[0] : undefined;
+}
+
+// ---------------------------------------------------------------- discovery
+
+const discoveryPolling = new LuaTable<string, boolean>();
+const discoveryLast = new LuaTable<string, number>();
+
+function memberAddress(host: string, port: number): string {
+  return string.find(host, ":", 1, true)[0] !== undefined ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** One poll of a pool's EndpointSlices, and the membership changes that follow. */
+function pollDiscovery(this: void, premature: boolean, poolName: string): void {
+  const s = getState();
+  const pool = s?.pools.get(poolName);
+  const cfg = pool?.config.discovery;
+  if (premature || cfg === undefined) {
+    discoveryPolling.delete(poolName);
+    return;
+  }
+  const [ok, err] = pcall(discoverOnce, poolName, cfg);
+  if (!ok) ngx.log(ngx.ERR, "autoscale: discovery of pool ", poolName, " failed: ", redact(tostring(err)));
+  discoveryPolling.delete(poolName);
+}
+
+function discoverOnce(this: void, poolName: string, cfg: NonNullable<PoolRuntime["config"]["discovery"]>): void {
+  const now = ngx.now();
+  const k8s = asKubernetes(cfg);
+  const [creds, cerr] = resolveCredentials(k8s, systemIo(), secretCache, now);
+  const fail = (why: string) => {
+    logEvent(ngx.WARN, { event: "discovery_failure", pool: poolName, error: redact(why, creds === undefined ? undefined : secretsOf(creds)), time: ngx.now() });
+  };
+  if (creds === undefined || creds.apiUrl === undefined) return fail(cerr ?? "no Kubernetes API URL");
+  const namespace = cfg.namespace ?? creds.namespace ?? "default";
+  const headers = new LuaTable<string, string>();
+  headers.set("Authorization", `Bearer ${creds.bearerToken}`);
+  headers.set("Accept", "application/json");
+  const [res, herr] = request({ method: "GET", url: sliceListUrl(creds.apiUrl, namespace, cfg.service), headers, timeoutMs: cfg.timeout_ms, maxBodyBytes: 4194304 });
+  if (res === undefined) return fail(herr ?? "request failed");
+  if (res.status !== 200) return fail(`Kubernetes API: HTTP ${res.status}`);
+  const [doc, derr] = cjson.decode(res.body);
+  if (doc === undefined) return fail(`Kubernetes API: response is not JSON (${derr})`);
+  const [found, perr] = slicePeers(doc, cfg.port);
+  if (found === undefined) return fail(perr ?? "no peers");
+  const [m] = members.load(poolName);
+  const view: MemberView[] = [];
+  if (m !== undefined) for (const p of m.peers) view.push({ address: memberAddress(p.host, p.port), state: p.state });
+  const plan = planDiscovery(view, found);
+  for (const a of plan.add) members.addPeer(poolName, a);
+  for (const a of plan.drain) members.drainPeer(poolName, a);
+  for (const a of plan.up) {
+    const [host, port] = members.splitAddress(a);
+    const op = new LuaTable<string, unknown>();
+    op.set("op", "up");
+    op.set("host", host);
+    op.set("port", tonumber(port));
+    members.change(poolName, op, ngx.now());
+  }
+  // Peers drained earlier (by discovery or a scale-in) leave once nothing is in flight to them.
+  const wanted = new LuaTable<string, boolean>();
+  for (const a of found) wanted.set(a, true);
+  const removed: string[] = [];
+  if (m !== undefined) {
+    for (const p of m.peers) {
+      const a = memberAddress(p.host, p.port);
+      if (p.state === "draining" && !wanted.get(a) && members.peerDrained(poolName, a)[0]) {
+        members.removePeer(poolName, a);
+        removed.push(a);
+      }
+    }
+  }
+  if (plan.add.length > 0 || plan.drain.length > 0 || plan.up.length > 0 || removed.length > 0) {
+    const some = (l: string[]) => (l.length > 0 ? l : undefined);
+    logEvent(ngx.NOTICE, { event: "discovery", pool: poolName, added: some(plan.add), draining: some(plan.drain), up: some(plan.up), removed: some(removed), peers: found, time: ngx.now() });
+  }
+}
+
+function startDiscovery(s: GatewayState, now: number): void {
+  for (const name of s.config.poolNames) {
+    const cfg = s.pools.get(name).config.discovery;
+    if (cfg === undefined || discoveryPolling.get(name)) continue;
+    const last = discoveryLast.get(name);
+    if (last !== undefined && now - last < cfg.interval && now >= last) continue;
+    discoveryLast.set(name, now);
+    discoveryPolling.set(name, true);
+    const [ok, err] = ngx.timer.at(0, pollDiscovery, name);
+    if (!ok) {
+      discoveryPolling.delete(name);
+      ngx.log(ngx.ERR, "autoscale: cannot start the discovery of pool ", name, ": ", err);
+    }
+  }
 }
 
 // ---------------------------------------------------------------- actions
@@ -758,6 +850,7 @@ function work(this: void, c: Control, s: GatewayState, now: number): void {
   publishState(c, s, now);
   startSourceFetches(c, s, now);
   storeSourcesStatus(c, s, now);
+  startDiscovery(s, now);
   for (const name of c.order) {
     const pc = c.pools.get(name);
     if (c.acting && now - pc.lastEval >= pc.scaling.interval) {
@@ -809,7 +902,10 @@ function onTick(this: void, premature: boolean): void {
 /** init_worker: every worker runs the timer; the worker lease picks the one that works. */
 export function startControl(s: GatewayState): void {
   let needed = s.config.cluster !== undefined || next(s.config.sources)[0] !== undefined;
-  for (const name of s.config.poolNames) if (s.pools.get(name).config.scaling !== undefined) needed = true;
+  for (const name of s.config.poolNames) {
+    const pool = s.pools.get(name).config;
+    if (pool.scaling !== undefined || pool.discovery !== undefined) needed = true;
+  }
   if (!needed) return;
   const [ok, err] = ngx.timer.every(TICK, onTick);
   if (!ok) ngx.log(ngx.ERR, "autoscale: cannot start the control loop timer: ", err);
