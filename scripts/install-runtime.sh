@@ -8,7 +8,7 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 runtime_pkgs=(nginx libnginx-mod-http-lua lua-resty-core lua-resty-lrucache luajit2 lua-cjson)
-test_pkgs=(lua-busted redis-server prometheus wrk luarocks curl ca-certificates)
+test_pkgs=(lua-busted redis-server prometheus wrk luarocks curl ca-certificates openssl)
 
 have_runtime() {
   command -v luajit >/dev/null 2>&1 || return 1
@@ -18,7 +18,7 @@ have_runtime() {
 }
 
 have_test_tools() {
-  for c in busted redis-server promtool wrk luarocks curl; do command -v "$c" >/dev/null 2>&1 || return 1; done
+  for c in busted redis-server redis-cli prometheus promtool wrk luarocks curl openssl; do command -v "$c" >/dev/null 2>&1 || return 1; done
 }
 
 missing=()

@@ -511,6 +511,8 @@ function syncCurrent(pc: PoolControl, now: number): void {
     return;
   }
   if (pc.busy || (pc.current !== undefined && now - pc.currentReadAt < RESYNC_SECONDS)) return;
+  // After a failed read, ask again every few seconds, not every evaluation.
+  if (pc.current === undefined && pc.currentError !== undefined && now - pc.currentReadAt < 5) return;
   const [creds, cerr] = credentialsFor(pc, now);
   if (creds === undefined) {
     pc.currentError = redact(cerr ?? "no credentials");
