@@ -56,6 +56,7 @@ export function generateNginxConf(cfg: GatewayConfig, o: ConfOptions): string {
       if (r.match.prefix === "/") catchAll = false;
       return `        location ${where} {
             proxy_pass http://${upstreamName(r.pool)};
+            access_by_lua_block { require("resty.autoscale").access(${luaString(r.name)}) }
             log_by_lua_block { require("resty.autoscale").log(${luaString(r.name)}) }
         }`;
     })

@@ -3,10 +3,12 @@
 import { getState } from "./state";
 import { resolveRoute } from "./routing";
 import { RequestContext } from "./request_context";
+import { inflightStarted } from "./metrics";
 
 export function access(routeName?: string): void {
   const s = getState();
   if (s === undefined) return;
-  const ctx: RequestContext = { route: resolveRoute(s, routeName) };
+  const route = resolveRoute(s, routeName);
+  const ctx: RequestContext = { route, startSecond: inflightStarted(s, route) };
   ngx.ctx.autoscale = ctx;
 }

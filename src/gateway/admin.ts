@@ -1,7 +1,7 @@
 // content_by_lua of the admin server: status JSON, health. Bearer token when configured.
 import * as cjson from "cjson.safe";
 import { GatewayState, getState } from "./state";
-import { routesStatus } from "./metrics";
+import { dictStatus, peersStatus, prometheusText, routesStatus } from "./metrics";
 import { poolStatus } from "./balancing";
 import { scalingStatus } from "./scaler";
 
@@ -41,7 +41,7 @@ export function statusDocument(s: GatewayState, now: number): unknown {
     const balancing = poolStatus(s, pool, now);
     pools.set(name, { balancer: balancing.algorithm, peers: balancing.peers, scaling: scalingStatus(pool) });
   }
-  return { version: VERSION, time: now, worker: ngx.worker.id(), workers: ngx.worker.count(), config: s.configPath, routes: routesStatus(s, now), pools };
+  return { version: VERSION, time: now, worker: ngx.worker.id(), workers: ngx.worker.count(), config: s.configPath, routes: routesStatus(s, now), peers: peersStatus(s, now), metrics: dictStatus(s), pools };
 }
 
 /** The admin server's handler: `location / { content_by_lua_block { require("resty.autoscale").admin() } }`. */
@@ -59,5 +59,13 @@ export function admin(): void {
     if (method !== "GET" && method !== "HEAD") return reply(405, { error: `${method} not allowed on ${uri}: use GET` });
     return reply(200, statusDocument(s, ngx.now()));
   }
-  return reply(404, { error: `no admin endpoint at ${uri}`, endpoints: ["/autoscale/status", "/healthz"] });
+  if (uri === "/metrics") {
+    if (method !== "GET" && method !== "HEAD") return reply(405, { error: `${method} not allowed on ${uri}: use GET` });
+    ngx.status = 200;
+    ngx.header["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8";
+    ngx.header["Cache-Control"] = "no-store";
+    ngx.print(prometheusText(s, ngx.now()));
+    return;
+  }
+  return reply(404, { error: `no admin endpoint at ${uri}`, endpoints: ["/autoscale/status", "/metrics", "/healthz"] });
 }

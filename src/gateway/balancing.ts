@@ -6,7 +6,8 @@ import { latencyWeights, PeerLoad } from "../balancer/latency_weights";
 import { pickSwrr } from "../balancer/swrr";
 import { readWindow } from "../metrics/counters";
 import { GatewayState, METRICS_DICT, PoolRuntime, getState } from "./state";
-import { windows } from "./metrics";
+import { peerTryStarted, windows } from "./metrics";
+import { currentContext } from "./request_context";
 
 /** balancer_by_lua: picks the peer; a failed try is retried once on another peer. */
 export function balance(poolName: string): void {
@@ -25,6 +26,7 @@ export function balance(poolName: string): void {
   }
   const [ok, err] = set_current_peer(peer.host, peer.port);
   if (!ok) ngx.log(ngx.ERR, "autoscale: cannot set peer ", peer.host, ":", peer.port, ": ", err);
+  else peerTryStarted(s!, currentContext(), peer);
 }
 
 function adaptWeights(pool: PoolRuntime, span: number, now: number): void {
