@@ -38,6 +38,15 @@ export function inflightFinished(ctx: RequestContext): void {
 
 /** Balancer objects (whatever the balancer picks) → their peer, rebuilt by every flush. */
 let peerOfPick = new LuaTable<object, PeerRuntime>();
+let peerOfPickBuilt = -1;
+
+function indexPicks(s: GatewayState): LuaTable<object, PeerRuntime> {
+  const picks = new LuaTable<object, PeerRuntime>();
+  for (const name of s.config.poolNames) {
+    for (const p of s.pools.get(name).peers) picks.set(p.balance, p);
+  }
+  return picks;
+}
 
 /**
  * balancer phase: a try of the picked peer starts (`picked` is the object the balancer chose:
@@ -45,8 +54,16 @@ let peerOfPick = new LuaTable<object, PeerRuntime>();
  */
 export function peerTryStarted(s: GatewayState, ctx: RequestContext | undefined, picked: object): void {
   if (ctx === undefined) return;
-  const peer = peerOfPick.get(picked);
-  if (peer === undefined) return;
+  let peer = peerOfPick.get(picked);
+  if (peer === undefined) {
+    // A peer added since the last flush (or no flush yet): index again, at most once a second.
+    const now = ngx.now();
+    if (now - peerOfPickBuilt < 1) return;
+    peerOfPickBuilt = now;
+    peerOfPick = indexPicks(s);
+    peer = peerOfPick.get(picked);
+    if (peer === undefined) return;
+  }
   const prev = ctx.peer;
   if (prev !== undefined) finished(prev.counters.inflight, ctx.peerSecond!);
   const second = math.floor(ngx.now());
@@ -234,19 +251,18 @@ export function flush(s: GatewayState, now: number): void {
   const worker = ngx.worker.id() ?? 0;
   const second = math.floor(now);
   if (!primed) prime(dict, s);
-  const picks = new LuaTable<object, PeerRuntime>();
   let err: string | undefined;
   for (const r of s.routeList) err = flushOne(dict, s, r.series, r.counters, overflowRoute.counters, second, worker) ?? err;
   err = flushCounters(dict, overflowRoute.series, overflowRoute.counters, second, s.bucketTtl, worker) ?? err;
   for (const name of s.config.poolNames) {
     const overflow = overflowPeerCounters(name);
     for (const p of s.pools.get(name).peers) {
-      picks.set(p.balance, p);
       err = flushOne(dict, s, p.series, p.counters, overflow, second, worker) ?? err;
     }
     err = flushCounters(dict, peerSeries(name, OVERFLOW), overflow, second, s.bucketTtl, worker) ?? err;
   }
-  peerOfPick = picks;
+  peerOfPick = indexPicks(s);
+  peerOfPickBuilt = now;
   // Say it at most once a minute: a full dict would otherwise flood the error log.
   if (err !== undefined && now - lastFlushError > 60) {
     lastFlushError = now;

@@ -138,7 +138,7 @@ export function setWorkerCount(n: number): void {
   defaultWorkers = n;
 }
 
-const WINDOW_PATTERN = "^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)|?(.*)$";
+const WINDOW_PATTERN = "^([^ |]+) ([^ |]+) ([^ |]+) ([^ |]+) ([^ |]+) ([^ |]+) ([^ |]+) ([^ |]+) ([^ |]+) ([^ |]+) ([^ |]+) ([^ |]+)|?(.*)$";
 
 function windowText(c: Counters): string {
   return `${c.requests} ${c.errors} ${c.latency} ${c.c1} ${c.c2} ${c.c3} ${c.c4} ${c.c5} ${c.connectFailures} ${c.timeouts} ${c.bytesIn} ${c.bytesOut}|${encode(c.hist)}`;

@@ -26,7 +26,9 @@ export function formatValue(v: number): string {
   if (v === math.huge) return "+Inf";
   if (v === -math.huge) return "-Inf";
   if (v === math.floor(v) && math.abs(v) < 1e15) return string.format("%d", v);
-  return string.format("%.17g", v);
+  // The shortest form that reads back as the same number (0.025, not 0.025000000000000001).
+  const short = string.format("%.15g", v);
+  return tonumber(short) === v ? short : string.format("%.17g", v);
 }
 
 function header(out: string[], name: string, type: string, help: string): void {
@@ -103,9 +105,9 @@ function renderKind(out: string[], series: SeriesFigures[], kind: "route" | "pee
     if (s.kind !== kind) continue;
     for (const w of windowNames) {
       const f = s.windows.get(w);
-      if (f.p50 !== undefined) out.push(`${prefix}window_latency_seconds{${s.labels},window="${w}",quantile="0.5"} ${formatValue(f.p50)}`);
-      if (f.p90 !== undefined) out.push(`${prefix}window_latency_seconds{${s.labels},window="${w}",quantile="0.9"} ${formatValue(f.p90)}`);
-      if (f.p99 !== undefined) out.push(`${prefix}window_latency_seconds{${s.labels},window="${w}",quantile="0.99"} ${formatValue(f.p99)}`);
+      if (f.p50 !== undefined) out.push(`${prefix}window_latency_seconds{${s.labels},window="${w}",percentile="50"} ${formatValue(f.p50)}`);
+      if (f.p90 !== undefined) out.push(`${prefix}window_latency_seconds{${s.labels},window="${w}",percentile="90"} ${formatValue(f.p90)}`);
+      if (f.p99 !== undefined) out.push(`${prefix}window_latency_seconds{${s.labels},window="${w}",percentile="99"} ${formatValue(f.p99)}`);
     }
   }
 }
