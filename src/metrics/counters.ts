@@ -343,6 +343,10 @@ const ADMITTED_COUNT_KEY = "admitted#";
  */
 export function admit(dict: CounterDict, base: string, cap: number): number {
   const key = `admitted|${base}`;
+  const known = dict.get(key)[0];
+  if (known !== undefined) return known === 1 ? 1 : known === -1 ? -1 : 0;
+  // Once the cap is reached, refused series leave no key: the admission keys stay bounded too.
+  if (total(dict, ADMITTED_COUNT_KEY) >= cap) return -1;
   const [ok, err] = dict.safe_add(key, 0);
   if (!ok) {
     if (err !== "exists") return 0;
@@ -351,11 +355,11 @@ export function admit(dict: CounterDict, base: string, cap: number): number {
   }
   const [n] = dict.incr(ADMITTED_COUNT_KEY, 1, 0);
   const verdict = n !== undefined && n <= cap ? 1 : -1;
-  dict.set(key, verdict);
+  dict.safe_set(key, verdict);
   return verdict;
 }
 
-/** How many series asked for their own keys (admitted or not). */
+/** How many series asked for their own keys before the cap was reached (at most cap + workers). */
 export function admittedCount(dict: CounterDict): number {
   return total(dict, ADMITTED_COUNT_KEY);
 }
