@@ -8,7 +8,7 @@ export interface GatewayConfig {
   listen?: number;
   admin?: { listen?: string | number; token?: string };
   pools: Record<string, unknown>;
-  routes: { name: string; match: { prefix?: string; exact?: string }; pool: string }[];
+  routes: ({ name: string; match: { prefix?: string; exact?: string }; pool: string } & Record<string, unknown>)[];
 }
 
 export interface ConfOptions {

@@ -20,6 +20,7 @@ import { BreakerOptions } from "../admission/breaker";
 import { PolicyConfig, validatePolicy } from "../policy/schema";
 import { ActuatorConfig, validateActuator } from "../actuators/schema";
 import { DEFAULT_WINDOWS, MetricsConfig, validateMetrics } from "../metrics/schema";
+import { RedisConfig, requireRedisForClusterScope, validateRedis } from "./redis_schema";
 
 export interface PeerConfig {
   host: string;
@@ -57,6 +58,8 @@ export interface Config {
   /** Pool names in a stable order (sorted), for status output and iteration. */
   poolNames: string[];
   routes: RouteConfig[];
+  /** Shared Redis (cluster-wide limits, leader election); src/config/redis_schema.ts. */
+  redis?: RedisConfig;
 }
 
 const NAME_PATTERN = "^[%w_%.%-]+$";
@@ -201,7 +204,7 @@ export function validateConfig(doc: Json): LuaMultiReturn<[Config | undefined, s
   const p = new Problems();
   const root = readObject(p, "(root)", doc, true);
   if (root === undefined) return $multi(undefined, p.list);
-  rejectUnknownKeys(p, "", root, ["listen", "admin", "metrics", "pools", "routes"]);
+  rejectUnknownKeys(p, "", root, ["listen", "admin", "metrics", "pools", "routes", "redis"]);
 
   const listen = readInteger(p, "listen", root.get("listen"), 1, 65535, 8080);
 
@@ -249,8 +252,11 @@ export function validateConfig(doc: Json): LuaMultiReturn<[Config | undefined, s
     }
   }
 
+  const redis = validateRedis(p, "redis", root.get("redis"));
+  if (root.get("redis") === undefined) requireRedisForClusterScope(p, routes, redis);
+
   if (p.list.length > 0 || listen === undefined || admin === undefined || metrics === undefined) {
     return $multi(undefined, p.list);
   }
-  return $multi({ listen, admin, metrics, pools, poolNames, routes }, p.list);
+  return $multi({ listen, admin, metrics, pools, poolNames, routes, redis }, p.list);
 }

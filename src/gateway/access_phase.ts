@@ -4,6 +4,7 @@ import { getState } from "./state";
 import { resolveRoute } from "./routing";
 import { RequestContext } from "./request_context";
 import { inflightStarted } from "./metrics";
+import { admit } from "./admission";
 
 export function access(routeName?: string): void {
   const s = getState();
@@ -11,4 +12,5 @@ export function access(routeName?: string): void {
   const route = resolveRoute(s, routeName);
   const ctx: RequestContext = { route, startSecond: inflightStarted(s, route) };
   ngx.ctx.autoscale = ctx;
+  admit(ctx);
 }

@@ -4,6 +4,7 @@ import { GatewayState, getState } from "./state";
 import { dictStatus, peersStatus, prometheusText, routesStatus } from "./metrics";
 import { poolStatus } from "./balancing";
 import { scalingStatus } from "./scaler";
+import { admissionStatus } from "./admission_status";
 
 const VERSION = "0.1.0";
 
@@ -41,7 +42,7 @@ export function statusDocument(s: GatewayState, now: number): unknown {
     const balancing = poolStatus(s, pool, now);
     pools.set(name, { balancer: balancing.algorithm, peers: balancing.peers, scaling: scalingStatus(pool) });
   }
-  return { version: VERSION, time: now, worker: ngx.worker.id(), workers: ngx.worker.count(), config: s.configPath, routes: routesStatus(s, now), peers: peersStatus(s, now), metrics: dictStatus(s), pools };
+  return { version: VERSION, time: now, worker: ngx.worker.id(), workers: ngx.worker.count(), config: s.configPath, routes: routesStatus(s, now), peers: peersStatus(s, now), metrics: dictStatus(s), pools, admission: admissionStatus() };
 }
 
 /** The admin server's handler: `location / { content_by_lua_block { require("resty.autoscale").admin() } }`. */

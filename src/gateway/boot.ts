@@ -4,6 +4,7 @@ import { buildState, getState, METRICS_DICT, STARTED_KEY, STATE_DICT, setState }
 import { flush } from "./metrics";
 import * as balancing from "./balancing";
 import { evaluatePool } from "./scaler";
+import { prepareAdmission, startAdmission } from "./admission_status";
 
 /** Where the config file is: the argument, else $AUTOSCALE_CONFIG, else <nginx prefix>/autoscale.json. */
 function configPath(path?: string): string {
@@ -21,6 +22,7 @@ export function init(path?: string): void {
     if (ngx.shared[name] === undefined) error(`lua-resty-autoscale: missing "lua_shared_dict ${name} <size>;" in the http block (include nginx/autoscale.conf)`, 0);
   }
   setState(buildState(config, file));
+  prepareAdmission(getState()!);
 }
 
 function logFailure(this: void, err: unknown): string {
@@ -56,6 +58,7 @@ export function init_worker(): void {
   ngx.shared[STATE_DICT]!.add(STARTED_KEY, ngx.now());
   const [ok, err] = ngx.timer.every(1, onTick);
   if (!ok) ngx.log(ngx.ERR, "autoscale: cannot start the metrics timer: ", err);
+  startAdmission();
   if (ngx.worker.id() !== 0) return;
   for (const name of s.config.poolNames) {
     const scaling = s.pools.get(name).config.scaling;

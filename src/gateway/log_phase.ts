@@ -4,6 +4,7 @@ import { PeerRuntime, getState } from "./state";
 import { resolveRoute } from "./routing";
 import { currentContext } from "./request_context";
 import { countPeer, countRoute, countTries, inflightFinished } from "./metrics";
+import { finish as finishAdmission } from "./admission";
 
 export function log(routeName?: string): void {
   const s = getState();
@@ -12,6 +13,7 @@ export function log(routeName?: string): void {
   const route = ctx !== undefined ? ctx.route : resolveRoute(s, routeName);
   if (ctx !== undefined) inflightFinished(ctx);
   countRoute(s, route, ngx.status, ngx.now() - ngx.req.start_time());
+  if (ctx !== undefined) finishAdmission(ctx);
 
   const pool = route.pool;
   if (pool === undefined) return;
