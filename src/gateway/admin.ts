@@ -60,6 +60,7 @@ export function admin(): void {
     if (method !== "GET" && method !== "HEAD") return reply(405, { error: `${method} not allowed on ${uri}: use GET` });
     return reply(200, statusDocument(s, ngx.now()));
   }
+  if (uri === "/autoscale/metrics/dict") return reply(200, dictStatus(s));
   if (uri === "/metrics") {
     if (method !== "GET" && method !== "HEAD") return reply(405, { error: `${method} not allowed on ${uri}: use GET` });
     ngx.status = 200;

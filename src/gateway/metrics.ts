@@ -310,6 +310,8 @@ function seriesStatus(s: GatewayState, series: string, now: number): { inflight:
 export function routesStatus(s: GatewayState, now: number): LuaTable<string, unknown> {
   const routes = new LuaTable<string, unknown>();
   for (const r of s.routeList) {
+    // Routes above metrics.max_series are counted (and shown) under _overflow only.
+    if (r.counters.admitted === -1) continue;
     const st = seriesStatus(s, r.series, now);
     routes.set(r.name, { pool: r.config?.pool, inflight: st.inflight, totals: st.totals, windows: st.windows });
   }
@@ -323,7 +325,9 @@ export function peersStatus(s: GatewayState, now: number): LuaTable<string, unkn
   const pools = new LuaTable<string, unknown>();
   for (const name of s.config.poolNames) {
     const peers = new LuaTable<string, unknown>();
-    for (const p of s.pools.get(name).peers) peers.set(p.address, seriesStatus(s, p.series, now));
+    for (const p of s.pools.get(name).peers) {
+      if (p.counters.admitted !== -1) peers.set(p.address, seriesStatus(s, p.series, now));
+    }
     peers.set(OVERFLOW, seriesStatus(s, peerSeries(name, OVERFLOW), now));
     pools.set(name, peers);
   }
@@ -344,11 +348,15 @@ function seriesFigures(s: GatewayState, kind: "route" | "peer", labels: string, 
 /** The Prometheus text exposition of every route and peer. */
 export function prometheusText(s: GatewayState, now: number): string {
   const list: SeriesFigures[] = [];
-  for (const r of s.routeList) list.push(seriesFigures(s, "route", `route="${escapeLabel(r.name)}"`, r.series, now));
+  for (const r of s.routeList) {
+    if (r.counters.admitted !== -1) list.push(seriesFigures(s, "route", `route="${escapeLabel(r.name)}"`, r.series, now));
+  }
   list.push(seriesFigures(s, "route", `route="${OVERFLOW}"`, overflowRoute.series, now));
   for (const name of s.config.poolNames) {
     const pool = escapeLabel(name);
-    for (const p of s.pools.get(name).peers) list.push(seriesFigures(s, "peer", `pool="${pool}",peer="${escapeLabel(p.address)}"`, p.series, now));
+    for (const p of s.pools.get(name).peers) {
+      if (p.counters.admitted !== -1) list.push(seriesFigures(s, "peer", `pool="${pool}",peer="${escapeLabel(p.address)}"`, p.series, now));
+    }
     list.push(seriesFigures(s, "peer", `pool="${pool}",peer="${OVERFLOW}"`, peerSeries(name, OVERFLOW), now));
   }
   const names: string[] = [];
@@ -374,9 +382,9 @@ export function pushStatsd(s: GatewayState, now: number): void {
   const lines: string[] = [];
   const seen = new LuaTable<string, Totals>();
   const span = conf.interval;
-  for (const r of s.routeList) statsdSeries(lines, `${conf.prefix}.route.${statsdSegment(r.name)}`, r.series, now, span, seen);
+  for (const r of s.routeList) if (r.counters.admitted !== -1) statsdSeries(lines, `${conf.prefix}.route.${statsdSegment(r.name)}`, r.series, now, span, seen);
   for (const name of s.config.poolNames) {
-    for (const p of s.pools.get(name).peers) statsdSeries(lines, `${conf.prefix}.peer.${statsdSegment(name)}.${statsdSegment(p.address)}`, p.series, now, span, seen);
+    for (const p of s.pools.get(name).peers) if (p.counters.admitted !== -1) statsdSeries(lines, `${conf.prefix}.peer.${statsdSegment(name)}.${statsdSegment(p.address)}`, p.series, now, span, seen);
   }
   statsdBefore = seen;
   const sock = ngx.socket.udp();
