@@ -10,6 +10,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync, mkdtempSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer } from "node:net";
+import { get } from "node:http";
 import { findRuntime, Runtime } from "../src/cli/runtime.js";
 import { generateNginxConf } from "../src/cli/nginx_conf.js";
 import { NginxHandle, startNginx } from "../src/cli/nginx.js";
@@ -24,6 +25,8 @@ interface Sample {
   p99_ms: number;
   cpu_us_per_req: number;
   requests: number;
+  /** Connections the backends accepted during the round: upstream keepalive churn. */
+  upstream_connections: number;
 }
 
 interface Target {
@@ -125,6 +128,22 @@ function runWrk(url: string, seconds: number, connections: number): { rps: numbe
   return { rps: Number(rps[1]), p50: toMs(p50[1], p50[2]), p99: toMs(p99[1], p99[2]), requests: Number(reqs[1]), non2xx: non2xx ? Number(non2xx[1]) : 0 };
 }
 
+/** Connections the backend nginx has accepted so far (stub_status "accepts"). */
+async function backendAccepts(statusPort: number): Promise<number> {
+  // A connection of its own each time (agent: false), so each read adds exactly one accept.
+  const text = await new Promise<string>((resolve, reject) => {
+    get({ host: "127.0.0.1", port: statusPort, path: "/", agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => resolve(body));
+    }).on("error", reject);
+  });
+  const m = /accepts handled requests\s+(\d+)/.exec(text);
+  if (!m) throw new Error("cannot read the backends' stub_status");
+  return Number(m[1]);
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
@@ -143,7 +162,8 @@ async function main(): Promise<number> {
   const started: NginxHandle[] = [];
   try {
     const backendPorts = [await freePort(), await freePort(), await freePort()];
-    const backends = startBackends(runtime, join(work, "backend"), backendPorts.map((port) => ({ port, delay: 0 })), 1);
+    const statusPort = await freePort();
+    const backends = startBackends(runtime, join(work, "backend"), backendPorts.map((port) => ({ port, delay: 0 })), 1, statusPort);
     started.push(backends);
     for (const p of backendPorts) await waitForHttp(`http://127.0.0.1:${p}/`, 10000);
 
@@ -175,10 +195,12 @@ async function main(): Promise<number> {
       for (const t of targets) {
         const pid = workerPid(t.nginx);
         const before = cpuTicks(pid);
+        const acceptsBefore = await backendAccepts(statusPort);
         const w = runWrk(t.url, opts.seconds, opts.connections);
         const ticks = cpuTicks(pid) - before;
+        const upstreamConnections = (await backendAccepts(statusPort)) - acceptsBefore - 1; // minus the stub_status read
         if (w.non2xx > 0) throw new Error(`${t.name}: ${w.non2xx} non-2xx answers in round ${round}: the scenario is broken`);
-        t.samples.push({ rps: w.rps, p50_ms: w.p50, p99_ms: w.p99, requests: w.requests, cpu_us_per_req: ((ticks / CLK_TCK) * 1e6) / w.requests });
+        t.samples.push({ rps: w.rps, p50_ms: w.p50, p99_ms: w.p99, requests: w.requests, cpu_us_per_req: ((ticks / CLK_TCK) * 1e6) / w.requests, upstream_connections: upstreamConnections });
         process.stderr.write(`round ${round}/${opts.rounds} ${t.name.padEnd(16)} ${w.rps.toFixed(0).padStart(7)} req/s  cpu ${(((ticks / CLK_TCK) * 1e6) / w.requests).toFixed(2)} us/req\n`);
       }
     }
@@ -189,6 +211,7 @@ async function main(): Promise<number> {
       p50_ms: median(t.samples.map((s) => s.p50_ms)),
       p99_ms: median(t.samples.map((s) => s.p99_ms)),
       cpu_us_per_req: median(t.samples.map((s) => s.cpu_us_per_req)),
+      upstream_connections_per_round: median(t.samples.map((s) => s.upstream_connections)),
     }));
     const base = summary[0];
     const results = summary.map((s) => ({
@@ -205,9 +228,9 @@ async function main(): Promise<number> {
     };
     mkdirSync(join(opts.out, ".."), { recursive: true });
     writeFileSync(opts.out, JSON.stringify(report, null, 2) + "\n");
-    console.log(`\n${"scenario".padEnd(18)}${"req/s".padStart(9)}${"p50 ms".padStart(9)}${"p99 ms".padStart(9)}${"cpu us/req".padStart(12)}${"rps ratio".padStart(11)}${"cpu ratio".padStart(11)}${"+cpu us".padStart(9)}`);
+    console.log(`\n${"scenario".padEnd(18)}${"req/s".padStart(9)}${"p50 ms".padStart(9)}${"p99 ms".padStart(9)}${"cpu us/req".padStart(12)}${"rps ratio".padStart(11)}${"cpu ratio".padStart(11)}${"+cpu us".padStart(9)}${"up conns".padStart(10)}`);
     for (const r of results) {
-      console.log(`${r.name.padEnd(18)}${r.rps.toFixed(0).padStart(9)}${r.p50_ms.toFixed(2).padStart(9)}${r.p99_ms.toFixed(2).padStart(9)}${r.cpu_us_per_req.toFixed(2).padStart(12)}${r.rps_ratio_vs_plain.toFixed(3).padStart(11)}${r.cpu_ratio_vs_plain.toFixed(3).padStart(11)}${r.cpu_us_added_vs_plain.toFixed(2).padStart(9)}`);
+      console.log(`${r.name.padEnd(18)}${r.rps.toFixed(0).padStart(9)}${r.p50_ms.toFixed(2).padStart(9)}${r.p99_ms.toFixed(2).padStart(9)}${r.cpu_us_per_req.toFixed(2).padStart(12)}${r.rps_ratio_vs_plain.toFixed(3).padStart(11)}${r.cpu_ratio_vs_plain.toFixed(3).padStart(11)}${r.cpu_us_added_vs_plain.toFixed(2).padStart(9)}${String(r.upstream_connections_per_round).padStart(10)}`);
     }
     console.log(`\nwritten: ${opts.out}`);
     return 0;

@@ -40,7 +40,8 @@ function luaAnswer(b: BackendSpec, body: string): string {
         }`;
 }
 
-export function backendConf(runtime: Runtime, specs: BackendSpec[], workers = 1): string {
+/** `statusPort`: also serve nginx's stub_status there (benchmarks count accepted connections). */
+export function backendConf(runtime: Runtime, specs: BackendSpec[], workers = 1, statusPort?: number): string {
   const servers = specs
     .map((b) => {
       const body = `backend ${b.port}`;
@@ -71,10 +72,11 @@ http {
     uwsgi_temp_path temp/uwsgi;
     scgi_temp_path temp/scgi;
 ${specs.some((b) => b.switchable) ? "    lua_shared_dict backend_state 1m;\n" : ""}${servers}
+${statusPort === undefined ? "" : `    server { listen 127.0.0.1:${statusPort}; location / { stub_status; } }`}
 }
 `;
 }
 
-export function startBackends(runtime: Runtime, prefix: string, specs: BackendSpec[], workers = 1): NginxHandle {
-  return startNginx(runtime, join(prefix), backendConf(runtime, specs, workers), process.env);
+export function startBackends(runtime: Runtime, prefix: string, specs: BackendSpec[], workers = 1, statusPort?: number): NginxHandle {
+  return startNginx(runtime, join(prefix), backendConf(runtime, specs, workers, statusPort), process.env);
 }

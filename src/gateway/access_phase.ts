@@ -3,14 +3,23 @@
 import { getState } from "./state";
 import { resolveRoute } from "./routing";
 import { RequestContext } from "./request_context";
-import { inflightStarted } from "./metrics";
 import { admit } from "./admission";
+import { inflightStarted } from "./metrics";
 
 export function access(routeName?: string): void {
   const s = getState();
   if (s === undefined) return;
   const route = resolveRoute(s, routeName);
-  const ctx: RequestContext = { route, startSecond: inflightStarted(s, route) };
+  // The balancer's and metrics' fields are named here so the table is created at its final size.
+  const ctx: RequestContext = {
+    route,
+    pick: undefined,
+    picker: undefined,
+    pickedAt: undefined,
+    startSecond: inflightStarted(s, route),
+    peer: undefined,
+    peerSecond: undefined,
+  };
   ngx.ctx.autoscale = ctx;
   admit(ctx);
 }

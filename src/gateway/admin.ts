@@ -4,6 +4,7 @@ import { GatewayState, getState } from "./state";
 import { dictStatus, peersStatus, prometheusText, routesStatus } from "./metrics";
 import { poolStatus } from "./balancing";
 import { scalingStatus } from "./scaler";
+import { handlePools } from "./peers_admin";
 import { admissionStatus } from "./admission_status";
 
 const VERSION = "0.1.0";
@@ -40,7 +41,7 @@ export function statusDocument(s: GatewayState, now: number): unknown {
   for (const name of s.config.poolNames) {
     const pool = s.pools.get(name);
     const balancing = poolStatus(s, pool, now);
-    pools.set(name, { balancer: balancing.algorithm, peers: balancing.peers, scaling: scalingStatus(pool) });
+    pools.set(name, { balancer: balancing.algorithm, membership_version: balancing.membership_version, panic: balancing.panic, peers: balancing.peers, scaling: scalingStatus(pool) });
   }
   return { version: VERSION, time: now, worker: ngx.worker.id(), workers: ngx.worker.count(), config: s.configPath, routes: routesStatus(s, now), peers: peersStatus(s, now), metrics: dictStatus(s), pools, admission: admissionStatus() };
 }
@@ -69,5 +70,9 @@ export function admin(): void {
     ngx.print(prometheusText(s, ngx.now()));
     return;
   }
-  return reply(404, { error: `no admin endpoint at ${uri}`, endpoints: ["/autoscale/status", "/metrics", "/healthz"] });
+  if (string.sub(uri, 1, 17) === "/autoscale/pools/") {
+    const [status, body] = handlePools(s, method, uri);
+    return reply(status, body);
+  }
+  return reply(404, { error: `no admin endpoint at ${uri}`, endpoints: ["/autoscale/status", "/autoscale/pools/NAME/peers", "/metrics", "/healthz"] });
 }

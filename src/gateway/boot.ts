@@ -21,8 +21,11 @@ export function init(path?: string): void {
   for (const name of [METRICS_DICT, STATE_DICT]) {
     if (ngx.shared[name] === undefined) error(`lua-resty-autoscale: missing "lua_shared_dict ${name} <size>;" in the http block (include nginx/autoscale.conf)`, 0);
   }
-  setState(buildState(config, file));
-  prepareAdmission(getState()!);
+  const state = buildState(config, file);
+  const berr = balancing.init(state);
+  if (berr !== undefined) error(`lua-resty-autoscale: ${berr}`, 0);
+  setState(state);
+  prepareAdmission(state);
 }
 
 function logFailure(this: void, err: unknown): string {
@@ -40,7 +43,6 @@ function onTick(this: void, premature: boolean): void {
   const s = getState();
   if (s === undefined) return;
   guarded("metrics flush", (now) => flush(s, now));
-  guarded("balancer weights", (now) => balancing.tick(s, now));
 }
 
 function onScale(this: void, premature: boolean, poolName: string): void {
@@ -58,6 +60,7 @@ export function init_worker(): void {
   ngx.shared[STATE_DICT]!.add(STARTED_KEY, ngx.now());
   const [ok, err] = ngx.timer.every(1, onTick);
   if (!ok) ngx.log(ngx.ERR, "autoscale: cannot start the metrics timer: ", err);
+  balancing.initWorker(s);
   startAdmission();
   if (ngx.worker.id() !== 0) return;
   for (const name of s.config.poolNames) {

@@ -6,7 +6,7 @@ import { Histogram, bucketOf } from "../metrics/histogram";
 import { finished, started } from "../metrics/inflight";
 import { SeriesFigures, escapeLabel, renderPrometheus } from "../metrics/prometheus";
 import { packets, seriesLines, statsdSegment } from "../metrics/statsd";
-import { GatewayState, METRICS_DICT, PeerRuntime, PoolRuntime, RouteRuntime } from "./state";
+import { GatewayState, METRICS_DICT, PeerRuntime, PoolRuntime, RouteRuntime, getState } from "./state";
 import { RequestContext } from "./request_context";
 
 /** Name under which routes and peers above metrics.max_series are counted. */
@@ -36,39 +36,17 @@ export function inflightFinished(ctx: RequestContext): void {
   }
 }
 
-/** Balancer objects (whatever the balancer picks) → their peer, rebuilt by every flush. */
-let peerOfPick = new LuaTable<object, PeerRuntime>();
-let peerOfPickBuilt = -1;
-
-function indexPicks(s: GatewayState): LuaTable<object, PeerRuntime> {
-  const picks = new LuaTable<object, PeerRuntime>();
-  for (const name of s.config.poolNames) {
-    for (const p of s.pools.get(name).peers) picks.set(p.balance, p);
-  }
-  return picks;
-}
-
 /**
- * balancer phase: a try of the picked peer starts (`picked` is the object the balancer chose:
- * PeerRuntime.balance). The previous try of this request, if any, is over.
+ * balancer phase: a try of `peer` starts (the pool balancer's pick). The previous try of this
+ * request, if any, is over.
  */
-export function peerTryStarted(s: GatewayState, ctx: RequestContext | undefined, picked: object): void {
-  if (ctx === undefined) return;
-  let peer = peerOfPick.get(picked);
-  if (peer === undefined) {
-    // A peer added since the last flush (or no flush yet): index again, at most once a second.
-    const now = ngx.now();
-    if (now - peerOfPickBuilt < 1) return;
-    peerOfPickBuilt = now;
-    peerOfPick = indexPicks(s);
-    peer = peerOfPick.get(picked);
-    if (peer === undefined) return;
-  }
+export function peerTryStarted(ctx: RequestContext, peer: PeerRuntime | undefined): void {
   const prev = ctx.peer;
   if (prev !== undefined) finished(prev.counters.inflight, ctx.peerSecond!);
-  const second = math.floor(ngx.now());
-  started(peer.counters.inflight, second, s.config.metrics.inflightMaxAge);
   ctx.peer = peer;
+  if (peer === undefined) return;
+  const second = math.floor(ngx.now());
+  started(peer.counters.inflight, second, getState()!.config.metrics.inflightMaxAge);
   ctx.peerSecond = second;
 }
 
@@ -142,9 +120,15 @@ function countTry(peer: PeerRuntime, route: RouteRuntime, status: number | undef
  * with its status, latency, connect failure or timeout, and bytes. Returns whether the try
  * failed (connect error, timeout or 5xx), for other capabilities.
  */
-export function countPeer(s: GatewayState, peer: PeerRuntime, route: RouteRuntime): boolean {
+export function countPeer(s: GatewayState, peer: PeerRuntime, pool: PoolRuntime, route: RouteRuntime): boolean {
   const us = ngx.var.upstream_status;
-  const code = us === undefined ? undefined : lastNumber(us);
+  const code = us === undefined ? undefined : tonumber(us);
+  if (code === undefined && us !== undefined && string.find(us, "[,:]")[0] !== undefined) {
+    // Several tries ("502, 200"): each is counted for its peer (rare path).
+    countTries(pool, route, ngx.var.upstream_addr ?? "");
+    const last = lastNumber(us);
+    return last === undefined || last >= 500;
+  }
   const rt = ngx.var.upstream_response_time;
   const latency = rt === undefined ? 0 : lastNumber(rt) ?? 0;
   // 502 without a connect time: no connection; 504 without a header time: timed out.
@@ -261,8 +245,6 @@ export function flush(s: GatewayState, now: number): void {
     }
     err = flushCounters(dict, peerSeries(name, OVERFLOW), overflow, second, s.bucketTtl, worker) ?? err;
   }
-  peerOfPick = indexPicks(s);
-  peerOfPickBuilt = now;
   // Say it at most once a minute: a full dict would otherwise flood the error log.
   if (err !== undefined && now - lastFlushError > 60) {
     lastFlushError = now;
