@@ -180,7 +180,7 @@ async function main(): Promise<number> {
       const cfg = { ...sc.config({ backendPorts }), listen: port, admin: { listen: `127.0.0.1:${adminPort}` } };
       const configFile = join(prefix, "autoscale.json");
       writeFileSync(configFile, JSON.stringify(cfg, null, 2));
-      const conf = generateNginxConf(cfg, { prefix, runtime, workers: 1, extraHttp: sc.extraHttp });
+      const conf = sc.nginxConf ? sc.nginxConf({ runtime, port, adminPort, backendPorts }) : generateNginxConf(cfg, { prefix, runtime, workers: 1, extraHttp: sc.extraHttp });
       const gw = startNginx(runtime, prefix, conf, { ...process.env, AUTOSCALE_CONFIG: configFile });
       started.push(gw);
       await waitForHttp(`http://127.0.0.1:${adminPort}/healthz`, 10000);

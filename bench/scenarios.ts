@@ -1,6 +1,9 @@
 // Benchmark scenarios. Each one is a gateway configuration measured against plain nginx proxying
 // to the same backend peers in the same run. Later capabilities add their scenarios here.
+import { join } from "node:path";
 import { GatewayConfig } from "../src/cli/nginx_conf.js";
+import { Runtime } from "../src/cli/runtime.js";
+import { projectRoot } from "../src/cli/paths.js";
 
 export interface ScenarioContext {
   /** Ports of the backend peers (one fast nginx, `return 200`). */
@@ -16,6 +19,8 @@ export interface Scenario {
   path: string;
   /** Extra text for the http block (e.g. a comparison handler written in plain Lua). */
   extraHttp?: string;
+  /** A whole nginx.conf instead of the generated gateway (one worker; must answer /healthz on adminPort). */
+  nginxConf?: (ctx: { runtime: Runtime; port: number; adminPort: number; backendPorts: number[] }) => string;
 }
 
 function peers(ports: number[]) {
@@ -49,6 +54,110 @@ export const scenarios: Scenario[] = [
     }),
   },
 ];
+
+// ---- Metrics (issue 3) --------------------------------------------------------------------------
+
+/** 10 routes, each to its own pool of the same 3 peers: 10 route series and 30 peer series. */
+function tenRoutes(ctx: ScenarioContext) {
+  const pools: Record<string, unknown> = {};
+  const routes: { name: string; match: { prefix: string }; pool: string }[] = [];
+  for (let i = 0; i < 10; i++) {
+    pools[`p${i}`] = { peers: peers(ctx.backendPorts), balancer: "round_robin" };
+    routes.push({ name: `r${i}`, match: { prefix: `/r${i}/` }, pool: `p${i}` });
+  }
+  return { pools, routes };
+}
+
+/**
+ * Plain nginx proxying (nginx's own round robin, as the plain target) with extra Lua in the
+ * location: isolates the cost of the metrics handlers from the bundle's balancer.
+ */
+function plainWithLua(ctx: { runtime: Runtime; port: number; adminPort: number; backendPorts: number[] }, http: string, location: string): string {
+  return `${ctx.runtime.loadModules.map((m) => `load_module ${m};`).join("\n")}
+worker_processes 1;
+error_log logs/error.log warn;
+pid logs/nginx.pid;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path temp/client_body;
+    proxy_temp_path temp/proxy;
+    fastcgi_temp_path temp/fastcgi;
+    uwsgi_temp_path temp/uwsgi;
+    scgi_temp_path temp/scgi;
+${http}
+    upstream plain {
+${ctx.backendPorts.map((p) => `        server 127.0.0.1:${p};`).join("\n")}
+        keepalive 256;
+    }
+    server {
+        listen 127.0.0.1:${ctx.port} reuseport;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host $host;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_connect_timeout 2s;
+        proxy_next_upstream error timeout http_502 http_503 http_504;
+        proxy_next_upstream_tries 2;
+        location / {
+            proxy_pass http://plain;
+${location}
+        }
+    }
+    server {
+        listen 127.0.0.1:${ctx.adminPort};
+        location = /healthz { return 200 "ok\n"; }
+        location / { content_by_lua_block { require("resty.autoscale").admin() } }
+    }
+}
+`;
+}
+
+const bundleInclude = () => `    include ${join(projectRoot, "build", "nginx", "autoscale.conf")};`;
+
+/**
+ * The naive way, for comparison: a shared-dict incr per figure per request (requests, latency
+ * sum, status class, peer requests) from log_by_lua, written as plain Lua.
+ */
+const NAIVE_LOG = `            log_by_lua_block {
+                local d = ngx.shared.naive_metrics
+                local route = "r0"
+                d:incr("route:" .. route .. ":requests", 1, 0)
+                d:incr("route:" .. route .. ":latency", ngx.now() - ngx.req.start_time(), 0)
+                d:incr("route:" .. route .. ":status:" .. math.floor(ngx.status / 100) .. "xx", 1, 0)
+                d:incr("peer:" .. (ngx.var.upstream_addr or "-") .. ":requests", 1, 0)
+            }`;
+
+scenarios.push(
+  {
+    name: "metrics",
+    description: "the gateway shell (access + balancer + log) with 10 routes x 3 peers: route and peer counters, classes, bytes, histograms, in-flight (compare with slice)",
+    path: "/r0/bench",
+    config: tenRoutes,
+  },
+  {
+    name: "metrics-log",
+    description: "plain nginx proxying + the metrics log handler only (10 routes x 3 peers; no in-flight): the metrics cost against plain nginx",
+    path: "/r0/bench",
+    config: tenRoutes,
+    nginxConf: (ctx) => plainWithLua(ctx, bundleInclude(), `            log_by_lua_block { require("resty.autoscale").log("r0") }`),
+  },
+  {
+    name: "metrics-access-log",
+    description: "plain nginx proxying + the metrics access and log handlers (in-flight counted)",
+    path: "/r0/bench",
+    config: tenRoutes,
+    nginxConf: (ctx) =>
+      plainWithLua(ctx, bundleInclude(), `            access_by_lua_block { require("resty.autoscale").access("r0") }\n            log_by_lua_block { require("resty.autoscale").log("r0") }`),
+  },
+  {
+    name: "naive-shdict",
+    description: "plain nginx proxying + 4 shared-dict incr per request in log_by_lua (the naive design, for comparison)",
+    path: "/r0/bench",
+    config: tenRoutes,
+    nginxConf: (ctx) => plainWithLua(ctx, bundleInclude() + "\n    lua_shared_dict naive_metrics 16m;", NAIVE_LOG),
+  },
+);
 
 // The balancer's per-request cost (target: peak-EWMA with its log-phase update at least 0.87x of
 // plain nginx requests/s, at most +2.5 us worker CPU per request). Same gateway shape as slice;

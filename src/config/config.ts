@@ -22,6 +22,7 @@ import { ActuatorConfig, validateActuator } from "../actuators/schema";
 import { ClusterConfig, validateCluster } from "../control/schema";
 import { DiscoveryConfig, validateDiscovery } from "../control/discovery";
 import { SourceConfig, validateSources } from "../sources/schema";
+import { DEFAULT_WINDOWS, MetricsConfig, validateMetrics } from "../metrics/schema";
 import { RedisConfig, requireRedisForClusterScope, validateRedis } from "./redis_schema";
 
 export interface PeerConfig {
@@ -57,7 +58,7 @@ export interface RouteConfig {
 export interface Config {
   listen: number;
   admin: { listen: string; token?: string };
-  metrics: { windows: number[] };
+  metrics: MetricsConfig;
   pools: LuaTable<string, PoolConfig>;
   /** Pool names in a stable order (sorted), for status output and iteration. */
   poolNames: string[];
@@ -72,7 +73,6 @@ export interface Config {
 
 const NAME_PATTERN = "^[%w_%.%-]+$";
 const NAME_HELP = "a name of letters, digits, '_', '.' or '-' (at most 64)";
-const MAX_WINDOW = 3600;
 
 function readName(p: Problems, path: string, v: Json): string | undefined {
   const s = readString(p, path, v, true, NAME_PATTERN, NAME_HELP);
@@ -207,23 +207,6 @@ function readRoute(p: Problems, path: string, v: Json, pools: JsonObject | undef
   return { name, match, pool, limits, breaker };
 }
 
-function readWindows(p: Problems, path: string, v: Json): number[] | undefined {
-  if (v === undefined) return [10, 60];
-  const arr = readArray(p, path, v, true);
-  if (arr === undefined) return undefined;
-  if (arr.length === 0 || arr.length > 4) {
-    p.add(path, `expected 1 to 4 window spans in seconds, got ${arr.length}`);
-    return undefined;
-  }
-  const out: number[] = [];
-  for (let i = 0; i < arr.length; i++) {
-    const w = readInteger(p, index(path, i), arr[i], 1, MAX_WINDOW, undefined);
-    if (w === undefined) return undefined;
-    out.push(w);
-  }
-  return out;
-}
-
 /**
  * Validates a decoded config document. Returns the typed config with defaults filled in, or
  * undefined and every problem found.
@@ -254,14 +237,8 @@ export function validateConfig(doc: Json): LuaMultiReturn<[Config | undefined, s
   if (token !== undefined && token.length < 16) p.add("admin.token", `expected at least 16 characters, got ${token.length}`);
   if (adminListen !== undefined) admin = { listen: adminListen, token };
 
-  let windows: number[] | undefined;
-  const m = readObject(p, "metrics", root.get("metrics"), false);
-  if (m !== undefined) {
-    rejectUnknownKeys(p, "metrics", m, ["windows"]);
-    windows = readWindows(p, "metrics.windows", m.get("windows"));
-  } else {
-    windows = [10, 60];
-  }
+  const metrics = validateMetrics(p, "metrics", root.get("metrics"));
+  const windows = metrics?.windows;
 
   const rawPools = readObject(p, "pools", root.get("pools"), true);
   const pools = new LuaTable<string, PoolConfig>();
@@ -270,7 +247,7 @@ export function validateConfig(doc: Json): LuaMultiReturn<[Config | undefined, s
     for (const [name, raw] of pairs(rawPools)) {
       const path = join("pools", name);
       if (readName(p, `${path} (name)`, name) === undefined) continue;
-      const pool = readPool(p, path, name, raw, windows ?? [10, 60]);
+      const pool = readPool(p, path, name, raw, windows ?? DEFAULT_WINDOWS);
       if (pool !== undefined) {
         pools.set(name, pool);
         poolNames.push(name);
@@ -298,8 +275,8 @@ export function validateConfig(doc: Json): LuaMultiReturn<[Config | undefined, s
 
   if (root.get("redis") === undefined) requireRedisForClusterScope(p, routes, redis);
 
-  if (p.list.length > 0 || listen === undefined || admin === undefined || windows === undefined || sources === undefined) {
+  if (p.list.length > 0 || listen === undefined || admin === undefined || metrics === undefined || sources === undefined) {
     return $multi(undefined, p.list);
   }
-  return $multi({ listen, admin, metrics: { windows }, pools, poolNames, routes, redis, cluster, sources }, p.list);
+  return $multi({ listen, admin, metrics, pools, poolNames, routes, redis, cluster, sources }, p.list);
 }

@@ -4,12 +4,22 @@ import { getState } from "./state";
 import { resolveRoute } from "./routing";
 import { RequestContext } from "./request_context";
 import { admit } from "./admission";
+import { inflightStarted } from "./metrics";
 
 export function access(routeName?: string): void {
   const s = getState();
   if (s === undefined) return;
-  // The balancer's fields are named here so the table is created at its final size.
-  const ctx: RequestContext = { route: resolveRoute(s, routeName), pick: undefined, picker: undefined, pickedAt: undefined };
+  const route = resolveRoute(s, routeName);
+  // The balancer's and metrics' fields are named here so the table is created at its final size.
+  const ctx: RequestContext = {
+    route,
+    pick: undefined,
+    picker: undefined,
+    pickedAt: undefined,
+    startSecond: inflightStarted(s, route),
+    peer: undefined,
+    peerSecond: undefined,
+  };
   ngx.ctx.autoscale = ctx;
   admit(ctx);
 }

@@ -1,9 +1,9 @@
 // content_by_lua of the admin server: status JSON, health. Bearer token when configured.
 import * as cjson from "cjson.safe";
 import { GatewayState, getState } from "./state";
-import { routesStatus } from "./metrics";
+import { dictStatus, peersStatus, prometheusText, routesStatus } from "./metrics";
 import { poolStatus } from "./balancing";
-import { controlStatus, kedaPool, kedaRoute, scalingStatus, sourcesStatus } from "./scaler";
+import { controlStatus, kedaPool, kedaRoute, prometheusLines, scalingStatus, sourcesStatus } from "./scaler";
 import { handlePools } from "./peers_admin";
 import { admissionStatus } from "./admission_status";
 
@@ -43,7 +43,7 @@ export function statusDocument(s: GatewayState, now: number): unknown {
     const balancing = poolStatus(s, pool, now);
     pools.set(name, { balancer: balancing.algorithm, membership_version: balancing.membership_version, panic: balancing.panic, peers: balancing.peers, scaling: scalingStatus(pool) });
   }
-  return { version: VERSION, time: now, worker: ngx.worker.id(), workers: ngx.worker.count(), config: s.configPath, control: controlStatus(), sources: sourcesStatus(), routes: routesStatus(s, now), pools, admission: admissionStatus() };
+  return { version: VERSION, time: now, worker: ngx.worker.id(), workers: ngx.worker.count(), config: s.configPath, control: controlStatus(), sources: sourcesStatus(), routes: routesStatus(s, now), peers: peersStatus(s, now), metrics: dictStatus(s), pools, admission: admissionStatus() };
 }
 
 /** KEDA metrics-api: /autoscale/keda/pools/<pool> and /autoscale/keda/routes/<route>; undefined: not a KEDA path. */
@@ -74,11 +74,21 @@ export function admin(): void {
     if (method !== "GET" && method !== "HEAD") return reply(405, { error: `${method} not allowed on ${uri}: use GET` });
     return reply(200, statusDocument(s, ngx.now()));
   }
+  if (uri === "/autoscale/metrics/dict") return reply(200, dictStatus(s));
+  if (uri === "/metrics") {
+    if (method !== "GET" && method !== "HEAD") return reply(405, { error: `${method} not allowed on ${uri}: use GET` });
+    ngx.status = 200;
+    ngx.header["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8";
+    ngx.header["Cache-Control"] = "no-store";
+    ngx.print(prometheusText(s, ngx.now()));
+    ngx.print(table.concat(prometheusLines(s.config.poolNames), "\n"), "\n");
+    return;
+  }
   if (string.sub(uri, 1, 17) === "/autoscale/pools/") {
     const [status, body] = handlePools(s, method, uri);
     return reply(status, body);
   }
   const keda = kedaDocument(s, uri);
   if (keda !== undefined) return reply(keda === false ? 404 : 200, keda === false ? { error: `no pool or route named in ${uri}` } : keda);
-  return reply(404, { error: `no admin endpoint at ${uri}`, endpoints: ["/autoscale/status", "/autoscale/pools/NAME/peers", "/autoscale/keda/pools/<pool>", "/autoscale/keda/routes/<route>", "/healthz"] });
+  return reply(404, { error: `no admin endpoint at ${uri}`, endpoints: ["/autoscale/status", "/autoscale/pools/NAME/peers", "/autoscale/keda/pools/<pool>", "/autoscale/keda/routes/<route>", "/metrics", "/healthz"] });
 }

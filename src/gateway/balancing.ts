@@ -17,7 +17,7 @@ import * as store from "./membership_store";
 import { startHealthChecks } from "./health_checker";
 import { RequestContext } from "./request_context";
 import { GatewayState, PeerRuntime, PoolRuntime, RouteRuntime, getState, newPeerRuntime } from "./state";
-import { windows } from "./metrics";
+import { peerTryStarted, windows } from "./metrics";
 import { WindowFigures } from "../metrics/counters";
 
 /** How often each worker looks for a new membership version (a change reaches it within this). */
@@ -106,6 +106,7 @@ export function balance(poolName: string): void {
   ctx.pick = peer;
   ctx.picker = b;
   ctx.pickedAt = now;
+  peerTryStarted(ctx, b.pool.byAddress.get(peer.key));
   const [ok, err] = set_current_peer(peer.host, peer.port);
   if (!ok) ngx.log(ngx.ERR, "autoscale: cannot set peer ", peer.key, ": ", err);
 }

@@ -3,7 +3,7 @@
 // handler runs for the location).
 import { BalancedPeer } from "../balancer/types";
 import type { PoolBalancer } from "./balancing";
-import { RouteRuntime } from "./state";
+import { PeerRuntime, RouteRuntime } from "./state";
 
 export interface RequestContext {
   /**
@@ -17,6 +17,11 @@ export interface RequestContext {
   picker?: PoolBalancer;
   /** ngx.now() when `pick` was made: the try's response time is measured from here. */
   pickedAt?: number;
+  /** Second the request started, when the access phase counted it in flight (metrics). */
+  startSecond?: number;
+  /** Peer of the current upstream try counted in flight, and the second its try started (metrics). */
+  peer?: PeerRuntime;
+  peerSecond?: number;
 }
 
 /** The context the access phase stored, if it ran for this request. */

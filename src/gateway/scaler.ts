@@ -58,6 +58,6 @@ export function kedaRoute(s: GatewayState, routeName: string, now: number): unkn
   const route = s.routes.get(routeName) ?? (routeName === s.unmatched.name ? s.unmatched : undefined);
   if (route === undefined) return undefined;
   const span = s.config.metrics.windows[0];
-  const w = readWindow(ngx.shared[METRICS_DICT]!, route.series, now, span);
+  const w = readWindow(ngx.shared[METRICS_DICT]!, route.series, now, span, ngx.worker.count());
   return { route: route.name, value: w.rate, requests_per_second: w.rate, error_ratio: w.errorRatio, window: span, time: now };
 }

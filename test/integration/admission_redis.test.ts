@@ -121,8 +121,12 @@ test("Redis hanging then dead: requests flow under local shares without waiting,
 
     const stoppedAt = Date.now();
     redis.kill("SIGSTOP"); // Redis hangs: connections open, no answer
-    await sleep(2500);
-    const hanging = await gw.status();
+    await sleep(1500);
+    // Each worker publishes its mode once a second: on a loaded machine give it a little longer.
+    const hanging = await eventually("local mode while Redis hangs", 5000, async () => {
+      const s = await gw.status();
+      return s.admission.redis.mode === "local" ? s : undefined;
+    });
     redis.kill("SIGCONT");
     const back = await eventually("cluster mode again", 8000, async () => {
       const s = await gw.status();

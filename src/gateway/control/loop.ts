@@ -11,7 +11,8 @@
 import { get_master_pid } from "ngx.process";
 import * as cjson from "cjson.safe";
 import { GatewayState, METRICS_DICT, PoolRuntime, STATE_DICT, getState } from "../state";
-import { readWindow } from "../../metrics/counters";
+import { readInflight, readWindow } from "../../metrics/counters";
+import { Histogram, percentiles } from "../../metrics/histogram";
 import { PolicyInput, PolicyState, evaluate, newPolicyState } from "../../policy/engine";
 import { HpaState, recordScaleEvent } from "../../policy/hpa";
 import { ScalingConfig } from "../../config/config";
@@ -176,18 +177,26 @@ interface PoolFigures {
   p99Ms?: number;
 }
 
-/** This instance's figures of a pool over `span` seconds: the sum over its peers. */
+/**
+ * This instance's figures of a pool over `span` seconds: rate, requests and errors summed over
+ * its peers, requests in flight now, and the p99 latency of the pool's merged latency histogram.
+ */
 export function localFigures(pool: PoolRuntime, span: number, now: number): PoolFigures {
   const dict = ngx.shared[METRICS_DICT]!;
-  const out: PoolFigures = { rate: 0, requests: 0, errors: 0 };
+  const workers = ngx.worker.count();
+  const out: PoolFigures = { rate: 0, requests: 0, errors: 0, inFlight: 0 };
+  const hist: Histogram = new LuaTable();
   for (const p of pool.peers) {
     // now + 1: the window ends with the second still filling (flushed buckets of this second
     // count at once), which saves up to a second of reaction to an overload.
-    const w = readWindow(dict, p.series, now + 1, span);
+    const w = readWindow(dict, p.series, now + 1, span, workers, false, hist);
     out.rate += w.rate;
     out.requests += w.requests;
     out.errors += w.errors;
+    out.inFlight! += readInflight(dict, p.series, workers);
   }
+  const p99 = percentiles(hist, out.requests).p99;
+  out.p99Ms = p99 === undefined ? undefined : p99 * 1000;
   return out;
 }
 
@@ -195,7 +204,7 @@ function routeRates(s: GatewayState, pool: PoolRuntime, span: number, now: numbe
   const dict = ngx.shared[METRICS_DICT]!;
   const out = new LuaTable<string, number>();
   for (const r of s.routeList) {
-    if (r.pool === pool) out.set(r.name, readWindow(dict, r.series, now, span).rate);
+    if (r.pool === pool) out.set(r.name, readWindow(dict, r.series, now + 1, span, ngx.worker.count()).rate);
   }
   return out;
 }
