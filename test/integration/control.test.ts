@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { request as httpsRequest } from "node:https";
 import { readFileSync } from "node:fs";
 import { startTraffic } from "../../src/cli/traffic.js";
+import { httpRequest } from "../../src/cli/http_util.js";
 import { eventually, freePort, pool, sleep, startGateway, startTestBackends, tempDir } from "./harness.js";
 import { json, makePki, Pki, startKubeApi, startServer } from "./control_servers.js";
 
@@ -195,6 +196,11 @@ test("faults: 500, timeout, malformed JSON and refused connections are retried w
   assert.equal(denied[0].attempts, 1);
   assert.match(denied[0].error, /\[REDACTED\]/);
   assert.ok(!log.includes(wrongToken) && !log.includes(TOKEN), "no token in the error log");
+  // The counters on /metrics (Prometheus text).
+  const metrics = (await httpRequest(`${gw.adminUrl}/metrics`)).body;
+  assert.match(metrics, new RegExp(`^autoscale_scale_actions_total\\{pool="api",outcome="sent"\\} 1$`, "m"));
+  assert.match(metrics, new RegExp(`^autoscale_scale_actions_total\\{pool="dead",outcome="failed"\\} ${s.pools.dead.scaling.actions.failed}$`, "m"));
+  assert.match(metrics, /^autoscale_control_mode\{mode="single"\} 1$/m);
   // Dry run: logged once, never sent.
   assert.equal(s.pools.dry.scaling.actions.dry_run, 1);
   assert.equal(s.pools.dry.scaling.last_action.outcome, "dry_run");
