@@ -215,7 +215,7 @@ export function validateConfig(doc: Json): LuaMultiReturn<[Config | undefined, s
   const p = new Problems();
   const root = readObject(p, "(root)", doc, true);
   if (root === undefined) return $multi(undefined, p.list);
-  rejectUnknownKeys(p, "", root, ["listen", "admin", "metrics", "pools", "routes", "redis", "cluster", "sources", "tls"]);
+  rejectUnknownKeys(p, "", root, ["$schema", "listen", "admin", "metrics", "pools", "routes", "redis", "cluster", "sources", "tls"]);
   const tlsObj = readObject(p, "tls", root.get("tls"), false);
   if (tlsObj !== undefined) {
     // Read by the nginx.conf generator (lua_ssl_trusted_certificate): only checked here.

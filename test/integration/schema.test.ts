@@ -178,6 +178,12 @@ const cases: Case[] = [
   { name: "metrics.windows of five", config: { ...base(), metrics: { windows: [1, 2, 3, 4, 5] } }, path: "metrics.windows" },
   { name: "metrics.windows empty", config: { ...base(), metrics: { windows: [] } }, path: "metrics.windows" },
   { name: "metrics.windows not an array", config: { ...base(), metrics: { windows: 10 } }, path: "metrics.windows" },
+  { name: "metrics.statsd with defaults", config: { ...base(), metrics: { statsd: {} } }, ok: true },
+  { name: "metrics.statsd full", config: { ...base(), metrics: { statsd: { host: "127.0.0.1", port: 9125, prefix: "gw.eu", interval: 5 }, max_series: 50, inflight_max_age: 60, bytes: false } }, ok: true },
+  { name: "metrics.statsd unknown field", config: { ...base(), metrics: { statsd: { hots: "127.0.0.1" } } }, path: "metrics.statsd.hots" },
+  { name: "metrics.statsd bad prefix", config: { ...base(), metrics: { statsd: { prefix: "a b" } } }, path: "metrics.statsd.prefix" },
+  { name: "metrics.bytes not a boolean", config: { ...base(), metrics: { bytes: "yes" } }, path: "metrics.bytes" },
+  { name: "$schema is allowed for editors", config: { $schema: "./build/autoscale.schema.json", ...base() }, ok: true },
   // pools and peers
   { name: "pools empty", config: { ...base(), pools: {}, routes: [] }, path: "pools" },
   { name: "pool name with a space", config: { pools: { "my api": base().pools.api }, routes: [] }, path: "pools.my api (name)" },
@@ -594,6 +600,12 @@ const NOT_KEPT: Record<string, string> = {
   "pools.<name>.scaling.actuator.honor_cooldown": "aws_asg only",
   "pools.<name>.scaling.actuator.credentials.profile": "aws_asg only",
   "pools.<name>.scaling.actuator.api_version": "azure_vmss only",
+  "metrics.max_series": "kept as maxSeries",
+  "metrics.inflight_max_age": "kept as inflightMaxAge",
+  "metrics.statsd.host": "statsd is off without the section (the dump has none)",
+  "metrics.statsd.port": "statsd is off without the section (the dump has none)",
+  "metrics.statsd.prefix": "statsd is off without the section (the dump has none)",
+  "metrics.statsd.interval": "statsd is off without the section (the dump has none)",
 };
 
 test("the schema's defaults are the ones the validator fills in", async () => {
