@@ -23,7 +23,7 @@ RUN node scripts/build.mjs
 
 # --- the gateway: nginx, the Lua module and its libraries, the compiled Lua, the entrypoint.
 FROM debian:bookworm-slim
-LABEL org.opencontainers.image.title="lua-resty-autoscale" \
+LABEL org.opencontainers.image.title="lua-resty-autoscale" lua-resty-autoscale="gateway" \
       org.opencontainers.image.description="Perimeter gateway: request-path metrics, adaptive balancing, admission control and scale signals" \
       org.opencontainers.image.licenses="MIT"
 # luajit2 runs the entrypoint's config check and nginx.conf generator (the same compiled Lua).
