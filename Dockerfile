@@ -5,6 +5,7 @@
 
 # --- build: compile the TypeScript to Lua (Debian's Node 18 and npm are enough for tsc + tstl).
 FROM debian:bookworm-slim AS build
+LABEL lua-resty-autoscale="build"
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm ca-certificates \
  && rm -rf /var/lib/apt/lists/*

@@ -7,7 +7,8 @@
 #   scripts/docker-setup.sh down   removes what `up` created (test containers, the project's images,
 #                                  the locally made base image) and stops the dockerd it started.
 # What `up` created is recorded in a state directory, so `down` never touches a daemon or image
-# that was there before.
+# that was there before. AUTOSCALE_DOCKER_KEEP=1 keeps the images and the daemon (faster reruns
+# while developing); CI leaves it unset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -77,10 +78,13 @@ down() {
     [ -n "$ids" ] && docker rm -f $ids >/dev/null 2>&1 || true
     docker network ls -q --filter label=com.docker.compose.project=autoscaledemo | xargs -r docker network rm >/dev/null 2>&1 || true
     docker network ls -q --filter label=org.testcontainers | xargs -r docker network rm >/dev/null 2>&1 || true
-    docker image ls -q --filter label=org.opencontainers.image.title=lua-resty-autoscale | xargs -r docker rmi -f >/dev/null 2>&1 || true
-    docker image prune -f >/dev/null 2>&1 || true
-    if [ -f "$STATE/base-image-made" ]; then docker rmi -f "$BASE" >/dev/null 2>&1 || true; fi
+    if [ "${AUTOSCALE_DOCKER_KEEP:-0}" != 1 ]; then
+      # The project's images (gateway, its build stage, the demo's redis) carry this label.
+      docker image ls -q --filter label=lua-resty-autoscale | sort -u | xargs -r docker rmi -f >/dev/null 2>&1 || true
+      if [ -f "$STATE/base-image-made" ]; then docker rmi -f "$BASE" >/dev/null 2>&1 || true; fi
+    fi
   fi
+  [ "${AUTOSCALE_DOCKER_KEEP:-0}" = 1 ] && return 0
   if [ -f "$STATE/dockerd.pid" ]; then
     local pid
     pid=$(cat "$STATE/dockerd.pid")
