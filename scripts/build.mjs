@@ -54,3 +54,8 @@ if (node.status !== 0) {
   process.exit(1);
 }
 console.log(`build: ${count} Lua modules in build/lua (lualib helpers used by: ${needLualib.join(", ") || "none"}); Node code in build/node`);
+
+// The published JSON Schema of the config: the per-section files beside their validators,
+// bundled into one self-contained build/autoscale.schema.json (scripts/schema_bundle.mjs).
+const { bundleSchema } = await import("./schema_bundle.mjs");
+writeFileSync(join(root, "build", "autoscale.schema.json"), JSON.stringify(bundleSchema(join(root, "src", "config", "autoscale.schema.json")), null, 2) + "\n");

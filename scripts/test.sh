@@ -15,7 +15,7 @@ failed=0
 fail_suite() { echo "FAILED: $1" >&2; failed=$((failed + 1)); }
 
 echo "== type check"
-if npx tsc -p tsconfig.json && npx tsc -p tsconfig.node.json --noEmit; then passed=$((passed + 1)); else fail_suite "type check"; fi
+if npm run --silent typecheck; then passed=$((passed + 1)); else fail_suite "type check"; fi
 echo "== build"
 if ! npm run --silent build; then
   fail_suite "build"

@@ -115,16 +115,31 @@ function readJsonFile(path: string): LuaMultiReturn<[unknown, string | undefined
   return $multi(doc, undefined);
 }
 
-/** The default policy for a pool whose replicas serve `capacity` requests per second each. */
+/**
+ * The default policy for a pool whose replicas serve `capacity` requests per second each
+ * (docs/policy.md explains each choice and its measured effect).
+ */
 export function defaultPolicy(capacity: number, peakNeed: number, delay: number): unknown {
   return {
     min_replicas: 1,
     max_replicas: math.max(4, math.ceil(peakNeed * 2)),
     interval: 1,
     window: 10,
-    // Reactive fail-safe at 85 % of a replica; the forecast (plus one typical error) at 75 %.
-    target: { metric: "requests_per_second", value: 0.85 * capacity },
-    predictive: { provision_delay: delay, buffer: 120, target: 0.75 * capacity, margin: 1 },
+    // Reactive fail-safe at 90 % of a replica.
+    target: { metric: "requests_per_second", value: 0.9 * capacity },
+    // Short-term forecast (smoothed per-minute level) one minute past the provisioning delay, at
+    // full capacity plus the 90th percentile of its own measured errors over the last hour.
+    predictive: { model: "level", provision_delay: delay, buffer: 60, target: capacity, quantile: 0.9, error_window: 60 },
+    // A ramp that rose two minutes running is projected over the delay plus a minute, at 95 %.
+    trend: { target: 0.95 * capacity, horizon: delay + 60, minutes: 2, max_growth: 1.25 },
+    behavior: {
+      // Margins above already hold the headroom: a scale-up tolerance only delays capacity.
+      scale_up: { tolerance: 0 },
+      // Flapping is held off on the way down: 7.5 minutes of the largest recommendation, 15 %.
+      scale_down: { stabilization_window: 450, tolerance: 0.15 },
+    },
+    // An hour without a request (and nothing forecast): no replica at all.
+    scale_to_zero: { idle: 3600 },
   };
 }
 
@@ -266,6 +281,9 @@ function simulate(name: string, cfg: PolicyConfig | undefined, mode: Mode, tr: T
     else ringCount += 1;
     ring.set(ringPos, demand);
     ringSum += demand;
+    // Adding and removing rates leaves float residue: a window of zeros must read exactly 0
+    // (the gateway counts requests), or an idle pool never looks idle to scale to zero.
+    if (ringSum < 1e-9) ringSum = 0;
     ringPos = (ringPos % windowLen) + 1;
 
     mDemand += demand / capacity;

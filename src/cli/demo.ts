@@ -1,6 +1,6 @@
 // `autoscale demo`: three backends of different speeds behind the gateway, a webhook receiver
-// that prints the scale signals it gets, and traffic. Within seconds the weights shift toward the
-// fast backends and a scale signal arrives. Ctrl-C stops everything it started.
+// that prints the scale signals it gets, and traffic. Within seconds the traffic shifts toward the
+// fast backends (peak-EWMA balancer) and a scale signal arrives. Ctrl-C stops everything it started.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { startBackends } from "./backends.js";
@@ -15,6 +15,10 @@ import { waitForHttp, fetchJson } from "./http_util.js";
 interface PeerStatus {
   address: string;
   weight: number;
+  /** Measured share of the pool's tries over the shortest window (0-1). */
+  share: number;
+  /** The serving worker's peak-EWMA cost estimate. */
+  cost_ms?: number;
   windows: Record<string, { requests: number; meanLatency?: number }>;
 }
 
@@ -99,13 +103,12 @@ Sending traffic (32 concurrent clients). Ctrl-C stops everything.
     try {
       const status = (await fetchJson(`http://127.0.0.1:${adminPort}/autoscale/status`)) as { pools: { api: { peers: PeerStatus[] } } };
       const peers = status.pools.api.peers;
-      const total = peers.reduce((n, p) => n + (p.windows["5s"]?.requests ?? 0), 0);
       const line = peers
         .map((p) => {
           const w = p.windows["5s"];
-          const share = total > 0 ? (100 * (w?.requests ?? 0)) / total : 0;
           const lat = w?.meanLatency === undefined ? "  -  " : `${(w.meanLatency * 1000).toFixed(0)} ms`;
-          return `${p.address} weight ${String(p.weight).padStart(4)} share ${share.toFixed(0).padStart(3)}% latency ${lat}`;
+          const cost = p.cost_ms === undefined ? "" : ` cost ${p.cost_ms.toFixed(0).padStart(3)} ms`;
+          return `${p.address} share ${(100 * p.share).toFixed(0).padStart(3)}%${cost} latency ${lat}`;
         })
         .join(" | ");
       process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(3)}s] ${line}\n`);

@@ -8,7 +8,7 @@ export interface GatewayConfig {
   listen?: number;
   admin?: { listen?: string | number; token?: string };
   pools: Record<string, unknown>;
-  routes: { name: string; match: { prefix?: string; exact?: string }; pool: string }[];
+  routes: ({ name: string; match: { prefix?: string; exact?: string }; pool: string } & Record<string, unknown>)[];
 }
 
 export interface ConfOptions {
@@ -22,6 +22,8 @@ export interface ConfOptions {
   adminListen?: string;
   /** Extra text for the http block (tests, benchmarks). */
   extraHttp?: string;
+  /** Extra directives for the gateway's server block (tests: e.g. an X-Upstream header). */
+  extraServer?: string;
 }
 
 function adminAddress(v: string | number | undefined): string {
@@ -54,8 +56,13 @@ export function generateNginxConf(cfg: GatewayConfig, o: ConfOptions): string {
     .map((r) => {
       const where = r.match.exact !== undefined ? `= ${r.match.exact}` : `^~ ${r.match.prefix}`;
       if (r.match.prefix === "/") catchAll = false;
+      // As many tries as the pool's balancer allows (it calls set_more_tries; nginx caps it here).
+      const balancer = (cfg.pools[r.pool] as { balancer?: unknown } | undefined)?.balancer;
+      const tries = typeof balancer === "object" && balancer !== null ? (balancer as { tries?: number }).tries : undefined;
       return `        location ${where} {
-            proxy_pass http://${upstreamName(r.pool)};
+            proxy_pass http://${upstreamName(r.pool)};${tries !== undefined ? `
+            proxy_next_upstream_tries ${tries};` : ""}
+            access_by_lua_block { require("resty.autoscale").access(${luaString(r.name)}) }
             log_by_lua_block { require("resty.autoscale").log(${luaString(r.name)}) }
         }`;
     })
@@ -96,6 +103,7 @@ ${upstreams}
         proxy_connect_timeout 2s;
         proxy_next_upstream error timeout http_502 http_503 http_504;
         proxy_next_upstream_tries 2;
+${o.extraServer ?? ""}
 ${locations}
 ${fallback}
     }

@@ -9,14 +9,17 @@ import {
   index,
   join,
   readArray,
-  readBoolean,
-  readEnum,
   readInteger,
-  readNumber,
   readObject,
   readString,
   rejectUnknownKeys,
 } from "./check";
+import { BalancerOptions, validateBalancer } from "../balancer/schema";
+import { PoolConcurrency, RouteAdmission, validateAdmission, validateBreaker, validatePoolConcurrency } from "../admission/schema";
+import { BreakerOptions } from "../admission/breaker";
+import { PolicyConfig, validatePolicy } from "../policy/schema";
+import { ActuatorConfig, validateActuator } from "../actuators/schema";
+import { RedisConfig, requireRedisForClusterScope, validateRedis } from "./redis_schema";
 
 export interface PeerConfig {
   host: string;
@@ -24,34 +27,16 @@ export interface PeerConfig {
   weight: number;
 }
 
-export const BALANCERS = ["round_robin", "ewma"] as const;
-export type BalancerName = (typeof BALANCERS)[number];
-
-export const SCALING_METRICS = ["requests_per_second", "in_flight"] as const;
-export type ScalingMetric = (typeof SCALING_METRICS)[number];
-
-export interface WebhookActuatorConfig {
-  type: "webhook";
-  url: string;
-  timeout_ms: number;
-  dry_run: boolean;
-}
-
-export interface ScalingConfig {
-  min_replicas: number;
-  max_replicas: number;
-  /** Seconds between two evaluations of the policy. */
-  interval: number;
-  /** The metrics window (seconds) the policy reads. */
-  window: number;
-  target: { metric: ScalingMetric; value: number };
-  actuator: WebhookActuatorConfig;
-}
+/** A pool's scaling policy (src/policy/schema.ts) and where its signals go (src/actuators). */
+export type ScalingConfig = PolicyConfig & { actuator: ActuatorConfig };
 
 export interface PoolConfig {
   name: string;
   peers: PeerConfig[];
-  balancer: BalancerName;
+  balancer: BalancerOptions;
+  /** Adaptive concurrency limit and priority shedding (src/admission). */
+  concurrency?: PoolConcurrency;
+  breaker?: BreakerOptions;
   scaling?: ScalingConfig;
 }
 
@@ -59,6 +44,9 @@ export interface RouteConfig {
   name: string;
   match: { prefix?: string; exact?: string };
   pool: string;
+  /** Priority, rate limits and adaptive rate (src/admission). */
+  limits?: RouteAdmission;
+  breaker?: BreakerOptions;
 }
 
 export interface Config {
@@ -69,6 +57,8 @@ export interface Config {
   /** Pool names in a stable order (sorted), for status output and iteration. */
   poolNames: string[];
   routes: RouteConfig[];
+  /** Shared Redis (cluster-wide limits, leader election); src/config/redis_schema.ts. */
+  redis?: RedisConfig;
 }
 
 const NAME_PATTERN = "^[%w_%.%-]+$";
@@ -124,56 +114,26 @@ function readPeer(p: Problems, path: string, v: Json): PeerConfig | undefined {
   return { host, port, weight };
 }
 
-function readUrl(p: Problems, path: string, v: Json): string | undefined {
-  return readString(p, path, v, true, "^https?://[^/%s]+", "an http:// or https:// URL");
-}
-
-function readActuator(p: Problems, path: string, v: Json): WebhookActuatorConfig | undefined {
-  const o = readObject(p, path, v, true);
-  if (o === undefined) return undefined;
-  rejectUnknownKeys(p, path, o, ["type", "url", "timeout_ms", "dry_run"]);
-  const kind = readEnum(p, join(path, "type"), o.get("type"), ["webhook"] as const, undefined);
-  const url = readUrl(p, join(path, "url"), o.get("url"));
-  const timeout = readInteger(p, join(path, "timeout_ms"), o.get("timeout_ms"), 1, 60000, 2000);
-  const dryRun = readBoolean(p, join(path, "dry_run"), o.get("dry_run"), false);
-  if (kind === undefined || url === undefined || timeout === undefined) return undefined;
-  return { type: kind, url, timeout_ms: timeout, dry_run: dryRun };
-}
-
 function readScaling(p: Problems, path: string, v: Json, windows: number[]): ScalingConfig | undefined {
-  const o = readObject(p, path, v, false);
-  if (o === undefined) return undefined;
-  rejectUnknownKeys(p, path, o, ["min_replicas", "max_replicas", "interval", "window", "target", "actuator"]);
-  const min = readInteger(p, join(path, "min_replicas"), o.get("min_replicas"), 0, 100000, 1);
-  const max = readInteger(p, join(path, "max_replicas"), o.get("max_replicas"), 1, 100000, undefined);
-  const interval = readNumber(p, join(path, "interval"), o.get("interval"), 0.1, 3600, 5);
-  const window = readInteger(p, join(path, "window"), o.get("window"), 1, MAX_WINDOW, windows[0]);
-  if (window !== undefined && !windows.includes(window)) {
-    p.add(join(path, "window"), `expected one of the metrics windows (${windows.join(", ")}), got ${window}`);
+  if (v === undefined) return undefined;
+  const before = p.list.length;
+  const policy = validatePolicy(p, path, v);
+  const o = readObject(p, path, v, true);
+  const actuator = o === undefined ? undefined : validateActuator(p, join(path, "actuator"), o.get("actuator"));
+  const window = o === undefined ? undefined : o.get("window");
+  if (policy !== undefined && window !== undefined && !windows.includes(policy.window)) {
+    p.add(join(path, "window"), `expected one of the metrics windows (${windows.join(", ")}), got ${policy.window}`);
+  } else if (policy !== undefined && window === undefined) {
+    policy.window = windows[0];
   }
-  if (min !== undefined && max !== undefined && min > max) {
-    p.add(join(path, "min_replicas"), `must not exceed max_replicas (${max}), got ${min}`);
-  }
-  let target: ScalingConfig["target"] | undefined;
-  const t = readObject(p, join(path, "target"), o.get("target"), true);
-  if (t !== undefined) {
-    const tp = join(path, "target");
-    rejectUnknownKeys(p, tp, t, ["metric", "value"]);
-    const metric = readEnum(p, join(tp, "metric"), t.get("metric"), SCALING_METRICS, "requests_per_second");
-    const value = readNumber(p, join(tp, "value"), t.get("value"), 1e-6, 1e9, undefined);
-    if (metric !== undefined && value !== undefined) target = { metric, value };
-  }
-  const actuator = readActuator(p, join(path, "actuator"), o.get("actuator"));
-  if (min === undefined || max === undefined || interval === undefined || window === undefined || target === undefined || actuator === undefined) {
-    return undefined;
-  }
-  return { min_replicas: min, max_replicas: max, interval, window, target, actuator };
+  if (policy === undefined || actuator === undefined || p.list.length > before) return undefined;
+  return { ...policy, actuator };
 }
 
 function readPool(p: Problems, path: string, name: string, v: Json, windows: number[]): PoolConfig | undefined {
   const o = readObject(p, path, v, true);
   if (o === undefined) return undefined;
-  rejectUnknownKeys(p, path, o, ["peers", "balancer", "scaling"]);
+  rejectUnknownKeys(p, path, o, ["peers", "balancer", "concurrency", "breaker", "scaling"]);
   const peersPath = join(path, "peers");
   const rawPeers = readArray(p, peersPath, o.get("peers"), true);
   const peers: PeerConfig[] = [];
@@ -199,16 +159,18 @@ function readPool(p: Problems, path: string, name: string, v: Json, windows: num
       peers.push(peer);
     }
   }
-  const balancer = readEnum(p, join(path, "balancer"), o.get("balancer"), BALANCERS, "ewma");
+  const balancer = validateBalancer(p, join(path, "balancer"), o.get("balancer"));
+  const concurrency = validatePoolConcurrency(p, join(path, "concurrency"), o.get("concurrency"));
+  const breaker = validateBreaker(p, join(path, "breaker"), o.get("breaker"));
   const scaling = readScaling(p, join(path, "scaling"), o.get("scaling"), windows);
   if (!ok || balancer === undefined || (o.get("scaling") !== undefined && scaling === undefined)) return undefined;
-  return { name, peers, balancer, scaling };
+  return { name, peers, balancer, concurrency, breaker, scaling };
 }
 
 function readRoute(p: Problems, path: string, v: Json, pools: JsonObject | undefined): RouteConfig | undefined {
   const o = readObject(p, path, v, true);
   if (o === undefined) return undefined;
-  rejectUnknownKeys(p, path, o, ["name", "match", "pool"]);
+  rejectUnknownKeys(p, path, o, ["name", "match", "pool", "limits", "breaker"]);
   const name = readName(p, join(path, "name"), o.get("name"));
   const matchPath = join(path, "match");
   const m = readObject(p, matchPath, o.get("match"), true);
@@ -228,8 +190,10 @@ function readRoute(p: Problems, path: string, v: Json, pools: JsonObject | undef
     p.add(join(path, "pool"), `unknown pool ${string.format("%q", pool)}`);
     return undefined;
   }
+  const limits = validateAdmission(p, join(path, "limits"), o.get("limits"));
+  const breaker = validateBreaker(p, join(path, "breaker"), o.get("breaker"));
   if (name === undefined || match === undefined || pool === undefined) return undefined;
-  return { name, match, pool };
+  return { name, match, pool, limits, breaker };
 }
 
 function readWindows(p: Problems, path: string, v: Json): number[] | undefined {
@@ -257,7 +221,7 @@ export function validateConfig(doc: Json): LuaMultiReturn<[Config | undefined, s
   const p = new Problems();
   const root = readObject(p, "(root)", doc, true);
   if (root === undefined) return $multi(undefined, p.list);
-  rejectUnknownKeys(p, "", root, ["listen", "admin", "metrics", "pools", "routes"]);
+  rejectUnknownKeys(p, "", root, ["listen", "admin", "metrics", "pools", "routes", "redis"]);
 
   const listen = readInteger(p, "listen", root.get("listen"), 1, 65535, 8080);
 
@@ -311,8 +275,11 @@ export function validateConfig(doc: Json): LuaMultiReturn<[Config | undefined, s
     }
   }
 
+  const redis = validateRedis(p, "redis", root.get("redis"));
+  if (root.get("redis") === undefined) requireRedisForClusterScope(p, routes, redis);
+
   if (p.list.length > 0 || listen === undefined || admin === undefined || windows === undefined) {
     return $multi(undefined, p.list);
   }
-  return $multi({ listen, admin, metrics: { windows }, pools, poolNames, routes }, p.list);
+  return $multi({ listen, admin, metrics: { windows }, pools, poolNames, routes, redis }, p.list);
 }

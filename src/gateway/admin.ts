@@ -1,8 +1,11 @@
 // content_by_lua of the admin server: status JSON, health. Bearer token when configured.
 import * as cjson from "cjson.safe";
-import { readWindow, WindowFigures } from "../metrics/counters";
-import { GatewayState, METRICS_DICT, getState } from "./state";
-import { lastDecision } from "./scaler";
+import { GatewayState, getState } from "./state";
+import { routesStatus } from "./metrics";
+import { poolStatus } from "./balancing";
+import { scalingStatus } from "./scaler";
+import { handlePools } from "./peers_admin";
+import { admissionStatus } from "./admission_status";
 
 const VERSION = "0.1.0";
 
@@ -33,39 +36,14 @@ function authorized(s: GatewayState): boolean {
   return given !== undefined && sameSecret(given, token);
 }
 
-function windows(s: GatewayState, series: string, now: number): LuaTable<string, WindowFigures> {
-  const dict = ngx.shared[METRICS_DICT]!;
-  const out = new LuaTable<string, WindowFigures>();
-  for (const span of s.config.metrics.windows) out.set(`${span}s`, readWindow(dict, series, now, span));
-  return out;
-}
-
 export function statusDocument(s: GatewayState, now: number): unknown {
-  const routes = new LuaTable<string, unknown>();
-  for (const r of s.routeList) {
-    routes.set(r.name, { pool: r.config?.pool, windows: windows(s, r.series, now) });
-  }
   const pools = new LuaTable<string, unknown>();
   for (const name of s.config.poolNames) {
     const pool = s.pools.get(name);
-    const peers: unknown[] = [];
-    for (const p of pool.peers) {
-      peers.push({ address: p.address, configured_weight: p.configuredWeight, weight: p.balance.weight, windows: windows(s, p.series, now) });
-    }
-    const scaling = pool.config.scaling;
-    pools.set(name, {
-      balancer: pool.config.balancer,
-      peers,
-      scaling: scaling === undefined ? undefined : {
-        min_replicas: scaling.min_replicas,
-        max_replicas: scaling.max_replicas,
-        target: scaling.target,
-        interval: scaling.interval,
-        last_decision: lastDecision(name),
-      },
-    });
+    const balancing = poolStatus(s, pool, now);
+    pools.set(name, { balancer: balancing.algorithm, membership_version: balancing.membership_version, panic: balancing.panic, peers: balancing.peers, scaling: scalingStatus(pool) });
   }
-  return { version: VERSION, time: now, worker: ngx.worker.id(), workers: ngx.worker.count(), config: s.configPath, routes, pools };
+  return { version: VERSION, time: now, worker: ngx.worker.id(), workers: ngx.worker.count(), config: s.configPath, routes: routesStatus(s, now), pools, admission: admissionStatus() };
 }
 
 /** The admin server's handler: `location / { content_by_lua_block { require("resty.autoscale").admin() } }`. */
@@ -83,5 +61,9 @@ export function admin(): void {
     if (method !== "GET" && method !== "HEAD") return reply(405, { error: `${method} not allowed on ${uri}: use GET` });
     return reply(200, statusDocument(s, ngx.now()));
   }
-  return reply(404, { error: `no admin endpoint at ${uri}`, endpoints: ["/autoscale/status", "/healthz"] });
+  if (string.sub(uri, 1, 17) === "/autoscale/pools/") {
+    const [status, body] = handlePools(s, method, uri);
+    return reply(status, body);
+  }
+  return reply(404, { error: `no admin endpoint at ${uri}`, endpoints: ["/autoscale/status", "/autoscale/pools/NAME/peers", "/healthz"] });
 }

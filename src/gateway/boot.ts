@@ -1,8 +1,10 @@
 // init_by_lua and init_worker_by_lua: load and validate the config, start the timers.
 import { loadConfigFile } from "../config/load";
 import { buildState, getState, METRICS_DICT, STARTED_KEY, STATE_DICT, setState } from "./state";
-import { tick } from "./ticker";
+import { flush } from "./metrics";
+import * as balancing from "./balancing";
 import { evaluatePool } from "./scaler";
+import { prepareAdmission, startAdmission } from "./admission_status";
 
 /** Where the config file is: the argument, else $AUTOSCALE_CONFIG, else <nginx prefix>/autoscale.json. */
 function configPath(path?: string): string {
@@ -19,7 +21,11 @@ export function init(path?: string): void {
   for (const name of [METRICS_DICT, STATE_DICT]) {
     if (ngx.shared[name] === undefined) error(`lua-resty-autoscale: missing "lua_shared_dict ${name} <size>;" in the http block (include nginx/autoscale.conf)`, 0);
   }
-  setState(buildState(config, file));
+  const state = buildState(config, file);
+  const berr = balancing.init(state);
+  if (berr !== undefined) error(`lua-resty-autoscale: ${berr}`, 0);
+  setState(state);
+  prepareAdmission(state);
 }
 
 function logFailure(this: void, err: unknown): string {
@@ -35,7 +41,8 @@ function guarded(this: void, what: string, fn: (this: void, now: number) => void
 function onTick(this: void, premature: boolean): void {
   if (premature) return;
   const s = getState();
-  if (s !== undefined) guarded("ticker", (now) => tick(s, now));
+  if (s === undefined) return;
+  guarded("metrics flush", (now) => flush(s, now));
 }
 
 function onScale(this: void, premature: boolean, poolName: string): void {
@@ -53,6 +60,8 @@ export function init_worker(): void {
   ngx.shared[STATE_DICT]!.add(STARTED_KEY, ngx.now());
   const [ok, err] = ngx.timer.every(1, onTick);
   if (!ok) ngx.log(ngx.ERR, "autoscale: cannot start the metrics timer: ", err);
+  balancing.initWorker(s);
+  startAdmission();
   if (ngx.worker.id() !== 0) return;
   for (const name of s.config.poolNames) {
     const scaling = s.pools.get(name).config.scaling;

@@ -1,7 +1,11 @@
-// log_by_lua: counts the request for its route and for the upstream peer that served it.
-// Per-worker table updates only; the ticker flushes them to the shared dict every second.
-import { PeerRuntime, PoolRuntime, RouteRuntime, getState } from "./state";
-import { matchRoute } from "../metrics/route_match";
+// log_by_lua: hands the finished request to each capability. Per-worker work only: nothing here
+// takes a shared-dict lock.
+import { PeerRuntime, PoolRuntime, getState } from "./state";
+import { resolveRoute } from "./routing";
+import { currentContext } from "./request_context";
+import { countPeer, countRoute } from "./metrics";
+import { feedback } from "./balancing";
+import { finish as finishAdmission } from "./admission";
 
 /** $upstream_addr lists every try ("a:1, b:2" or "a:1 : b:2" after an internal redirect): the last one answered. */
 function lastPeer(pool: PoolRuntime, addr: string): PeerRuntime | undefined {
@@ -16,25 +20,20 @@ function lastNumber(list: string): number | undefined {
   return tonumber(string.match(list, "([%d%.]+)%s*$")[0]);
 }
 
-/**
- * Counts this request. `routeName` names the route when the location serves exactly one
- * (cheapest); without it the request path is matched against the config's routes.
- */
 export function log(routeName?: string): void {
   const s = getState();
   if (s === undefined) return;
-  let route: RouteRuntime | undefined;
-  if (routeName !== undefined) route = s.routes.get(routeName);
-  if (route === undefined) {
-    const matched = matchRoute(s.matcher, ngx.var.uri);
-    route = matched === undefined ? s.unmatched : s.routes.get(matched.name);
-  }
+  const ctx = currentContext();
+  const route = (ctx !== undefined ? ctx.route : undefined) ?? resolveRoute(s, routeName);
   const status = ngx.status;
-  const c = route.counters;
-  c.requests += 1;
-  c.latency += ngx.now() - ngx.req.start_time();
-  if (status >= 500) c.errors += 1;
+  const now = ngx.now();
+  countRoute(route, status, now - ngx.req.start_time());
+  if (ctx !== undefined) finishAdmission(ctx);
 
+  // The balancer's pick: its outcome feeds the balancer, and it names the peer without
+  // reading and parsing $upstream_* (the fallback below, for requests balanced elsewhere).
+  const picked = ctx === undefined ? undefined : feedback(ctx, status, now);
+  if (picked !== undefined) return countPeer(picked, now - ctx!.pickedAt!, status >= 500);
   const pool = route.pool;
   if (pool === undefined) return;
   const addr = ngx.var.upstream_addr;
@@ -44,12 +43,9 @@ export function log(routeName?: string): void {
     peer = lastPeer(pool, addr);
     if (peer === undefined) return;
   }
-  const pc = peer.counters;
-  pc.requests += 1;
   const rt = ngx.var.upstream_response_time;
-  if (rt !== undefined) pc.latency += lastNumber(rt) ?? 0;
   const us = ngx.var.upstream_status;
   const code = us === undefined ? undefined : lastNumber(us);
   // No status at all means the peer never answered (connect error or timeout).
-  if (code === undefined || code >= 500) pc.errors += 1;
+  countPeer(peer, rt === undefined ? 0 : lastNumber(rt) ?? 0, code === undefined || code >= 500);
 }

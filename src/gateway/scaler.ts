@@ -7,6 +7,10 @@ import { PoolRuntime, METRICS_DICT, STARTED_KEY, STATE_DICT } from "./state";
 import { readWindow } from "../metrics/counters";
 import { decideReplicas } from "../policy/simple_target";
 import { request } from "../net/http";
+import { ActuatorConfig } from "../actuators/schema";
+import { actuatorFor } from "../actuators/registry";
+import { newSecretCache, resolveCredentials, secretsOf, systemIo } from "../actuators/credentials";
+import { redact } from "../actuators/redact";
 
 export interface DecisionRecord {
   pool: string;
@@ -36,6 +40,23 @@ function poolRate(pool: PoolRuntime, span: number, now: number): number {
   return rate;
 }
 
+const secretCache = newSecretCache();
+
+/** Sends one scale signal through the pool's actuator; returns an error message on failure. */
+function signal(cfg: ActuatorConfig, record: DecisionRecord, now: number): string | undefined {
+  const [actuator, aerr] = actuatorFor(cfg);
+  if (actuator === undefined) return aerr;
+  const [creds, cerr] = resolveCredentials(cfg, systemIo(), secretCache, now);
+  if (creds === undefined) return cerr;
+  const decision = { pool: record.pool, id: record.decision_id, reason: record.reason, current: record.current };
+  const [spec, berr] = actuator.buildSet(cfg, creds, record.desired, now, decision);
+  if (spec === undefined) return berr;
+  const [res, herr] = request({ method: spec.method, url: spec.url, headers: spec.headers, body: spec.body, timeoutMs: cfg.timeout_ms, maxBodyBytes: 1048576 });
+  if (res === undefined) return redact(herr ?? "request failed", secretsOf(creds));
+  const [ok, perr] = actuator.parseSet(res.status, res.headers, res.body);
+  return ok ? undefined : redact(perr ?? "refused", secretsOf(creds));
+}
+
 export function evaluatePool(pool: PoolRuntime, now: number): DecisionRecord | undefined {
   const scaling = pool.config.scaling;
   if (scaling === undefined) return undefined;
@@ -45,6 +66,7 @@ export function evaluatePool(pool: PoolRuntime, now: number): DecisionRecord | u
   // send a spurious scale-in right after start-up.
   const started = stateDict.get(STARTED_KEY)[0] as number | undefined;
   if (started === undefined || now - started < scaling.window) return undefined;
+  if (scaling.target === undefined) return undefined;
   const d = decideReplicas(currentReplicas(pool), rate, scaling.target.value, scaling.min_replicas, scaling.max_replicas);
   sequence++;
   const record: DecisionRecord = {
@@ -59,23 +81,16 @@ export function evaluatePool(pool: PoolRuntime, now: number): DecisionRecord | u
   const sentKey = `scale|sent|${pool.config.name}`;
   const lastSent = stateDict.get(sentKey)[0];
   if (d.desired !== d.current && lastSent !== d.desired) {
-    const actuator = scaling.actuator;
-    if (actuator.dry_run) {
+    if (scaling.actuator.dry_run) {
       record.outcome = "dry_run";
     } else {
-      const [body] = cjson.encode({ pool: record.pool, current: record.current, desired: record.desired, reason: record.reason, decision_id: record.decision_id, timestamp: record.timestamp });
-      const headers = new LuaTable<string, string>();
-      headers.set("Content-Type", "application/json");
-      const [res, err] = request({ method: "POST", url: actuator.url, headers, body, timeoutMs: actuator.timeout_ms, maxBodyBytes: 65536 });
-      if (res === undefined) {
-        record.outcome = "failed";
-        record.error = err;
-      } else if (res.status < 200 || res.status > 299) {
-        record.outcome = "failed";
-        record.error = string.format("webhook answered HTTP %d", res.status);
-      } else {
+      const err = signal(scaling.actuator, record, now);
+      if (err === undefined) {
         record.outcome = "sent";
         stateDict.set(sentKey, d.desired);
+      } else {
+        record.outcome = "failed";
+        record.error = err;
       }
     }
   } else if (d.desired === d.current) {
@@ -88,8 +103,21 @@ export function evaluatePool(pool: PoolRuntime, now: number): DecisionRecord | u
   return record;
 }
 
-export function lastDecision(pool: string): unknown {
+function lastDecision(pool: string): unknown {
   const line = ngx.shared[STATE_DICT]!.get(`scale|last|${pool}`)[0];
   if (type(line) !== "string") return undefined;
   return cjson.decode(line as string)[0];
+}
+
+export function scalingStatus(pool: PoolRuntime): unknown {
+  const scaling = pool.config.scaling;
+  if (scaling === undefined) return undefined;
+  return {
+    min_replicas: scaling.min_replicas,
+    max_replicas: scaling.max_replicas,
+    target: scaling.target,
+    interval: scaling.interval,
+    actuator: scaling.actuator.type,
+    last_decision: lastDecision(pool.config.name),
+  };
 }

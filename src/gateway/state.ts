@@ -2,7 +2,7 @@
 // inherited by every worker. Counters in it are per worker (each worker has its own copy after
 // fork); everything shared between workers lives in the shared dicts.
 import { Config, PoolConfig, RouteConfig } from "../config/config";
-import { SwrrPeer } from "../balancer/swrr";
+import type { PoolBalancer } from "./balancing";
 import { Counters, newCounters, peerSeries, routeSeries } from "../metrics/counters";
 import { RouteMatcher, buildMatcher } from "../metrics/route_match";
 
@@ -15,18 +15,20 @@ export const UNMATCHED = "unmatched";
 
 export interface PeerRuntime {
   address: string;
+  /** The peer's weight in the pool's membership (runtime changes included). */
   configuredWeight: number;
-  balance: SwrrPeer;
   counters: Counters;
   series: string;
 }
 
 export interface PoolRuntime {
   config: PoolConfig;
+  /** The pool's current members (balancing.ts rebuilds the list when the membership changes). */
   peers: PeerRuntime[];
-  balancePeers: SwrrPeer[];
   /** "host:port" → peer, to attribute $upstream_addr to a peer. */
   byAddress: LuaTable<string, PeerRuntime>;
+  /** This worker's balancer; set by balancing.init before any request. */
+  balancer?: PoolBalancer;
 }
 
 export interface RouteRuntime {
@@ -50,15 +52,16 @@ export interface GatewayState {
   bucketTtl: number;
 }
 
+export function newPeerRuntime(pool: string, address: string, weight: number): PeerRuntime {
+  return { address, configuredWeight: weight, counters: newCounters(), series: peerSeries(pool, address) };
+}
+
 function buildPool(config: PoolConfig): PoolRuntime {
-  const pool: PoolRuntime = { config, peers: [], balancePeers: [], byAddress: new LuaTable() };
+  const pool: PoolRuntime = { config, peers: [], byAddress: new LuaTable() };
   for (const p of config.peers) {
-    const address = `${p.host}:${p.port}`;
-    const balance: SwrrPeer = { host: p.host, port: p.port, weight: p.weight, current: 0 };
-    const peer: PeerRuntime = { address, configuredWeight: p.weight, balance, counters: newCounters(), series: peerSeries(config.name, address) };
+    const peer = newPeerRuntime(config.name, `${p.host}:${p.port}`, p.weight);
     pool.peers.push(peer);
-    pool.balancePeers.push(balance);
-    pool.byAddress.set(address, peer);
+    pool.byAddress.set(peer.address, peer);
   }
   return pool;
 }

@@ -7,15 +7,19 @@
 //  2. Scale to zero: idle for `idle` seconds -> 0; at zero, traffic above the activation -> 1.
 //  3. Reactive: every target-tracking metric and the composite score, HPA formula with
 //     tolerance; the largest wins.
-//  4. Predictive: replicas for the forecast at now + provisioning delay + buffer; combined by
+//  4. Predictive: replicas for the forecast at now + provisioning delay + buffer, plus a margin
+//     (a multiple of the typical error, or a quantile of the measured errors); combined by
 //     max, so the forecast can raise or hold capacity but never scale in on its own.
+//     Trend: the current rate projected along a sustained ramp over a horizon; also by max.
 //  5. HPA stabilization windows, then the behavior rate limits and min/max.
 //  6. Step scaling (own warm-up and cooldown); the larger of step and the above wins.
 import { compositeScore, weightedRequestRate } from "./composite";
-import { HpaState, limitRate, newHpaState, recordScaleEvent, replicasForMetric, stabilize } from "./hpa";
+import { ErrorWindow, errorQuantile, meanAbsError, newErrorWindow, pushError } from "./errors";
+import { HpaState, limitRate, newHpaState, recordScaleEvent, replicasForMetric, stabilize, withinTolerance } from "./hpa";
 import { HoltWinters, forecast, forecastError, historyMinutes, newHoltWinters, observe } from "./holtwinters";
-import { PolicyConfig, PolicyMetric, TargetKind } from "./schema";
+import { PolicyConfig, PolicyMetric, PredictiveConfig, TargetKind } from "./schema";
 import { StepState, newStepState, stepRecommend } from "./step";
+import { MinuteMeans, newMinuteMeans, project, pushMinute, rampGrowth } from "./trend";
 
 export interface PolicyInput {
   /** Seconds (any epoch; the forecaster's daily season follows now / 60 modulo 1440). */
@@ -44,6 +48,8 @@ export interface RuleExplanation {
   target?: number;
   ratio?: number;
   desired?: number;
+  /** Trend only: the per-minute growth projected (1: no sustained rise). */
+  growth?: number;
   note?: string;
 }
 
@@ -77,6 +83,19 @@ export interface PolicyState {
   minute: number;
   minuteSum: number;
   minuteCount: number;
+  /** Complete minutes' mean rates (the trend term). */
+  means: MinuteMeans;
+  /** Smoothed per-minute level (the forecast before a season of history, warm_up "level"). */
+  level: number;
+  levelSeen: boolean;
+  /** Forecasts issued when each minute began, by slot of the minute they are for (error measurement). */
+  issued: LuaTable<number, number>;
+  issuedFor: LuaTable<number, number>;
+  issuedSlots: number;
+  /** Measured forecast errors (actual - forecast) at the predictive horizon. */
+  errors: ErrorWindow;
+  /** The quantile of the measured errors (0 until there are enough). */
+  errorMargin: number;
   /** Last time traffic was above the activation threshold (scale to zero). */
   busySince: number;
   started: boolean;
@@ -91,12 +110,21 @@ export function newPolicyState(cfg: PolicyConfig): PolicyState {
   for (const m of cfg.metrics) rules.push({ rule: "target", metric: m.name ?? m.metric, target: m.value });
   if (cfg.composite !== undefined) rules.push({ rule: "composite", target: cfg.composite.target });
   if (cfg.predictive !== undefined) rules.push({ rule: "predictive", target: cfg.predictive.target });
+  if (cfg.trend !== undefined) rules.push({ rule: "trend", target: cfg.trend.target });
   if (cfg.step !== undefined) rules.push({ rule: "step", metric: cfg.step.name ?? cfg.step.metric, target: cfg.step.threshold });
   const p = cfg.predictive;
   return {
     hpa: newHpaState(),
     step: newStepState(),
-    history: p === undefined ? undefined : newHoltWinters(p),
+    history: p === undefined || p.model !== "holt_winters" ? undefined : newHoltWinters(p),
+    means: newMinuteMeans(cfg.trend === undefined ? 2 : cfg.trend.minutes + 1),
+    level: 0,
+    levelSeen: false,
+    issued: new LuaTable<number, number>(),
+    issuedFor: new LuaTable<number, number>(),
+    issuedSlots: p === undefined ? 1 : math.ceil((p.provision_delay + p.buffer) / 60) + 3,
+    errors: newErrorWindow(p === undefined ? 1 : p.error_window),
+    errorMargin: 0,
     minute: -1,
     minuteSum: 0,
     minuteCount: 0,
@@ -126,22 +154,57 @@ function clearRule(r: RuleExplanation): void {
   r.value = undefined;
   r.ratio = undefined;
   r.desired = undefined;
+  r.growth = undefined;
   r.note = undefined;
 }
 
-/** Feeds the per-minute history with this evaluation's request rate. */
-function recordHistory(s: PolicyState, now: number, rps: number | undefined): void {
-  const h = s.history;
-  if (h === undefined || rps === undefined) return;
+/** A complete minute's mean: feeds the history, the level, the trend and the error measurement. */
+function closeMinute(cfg: PolicyConfig, s: PolicyState, minute: number, mean: number): void {
+  pushMinute(s.means, minute, mean);
+  const pred = cfg.predictive;
+  if (pred === undefined) return;
+  if (s.history !== undefined) observe(s.history, minute, mean);
+  s.level = s.levelSeen ? pred.alpha * mean + (1 - pred.alpha) * s.level : mean;
+  s.levelSeen = true;
+  const slot = (minute % s.issuedSlots) + 1;
+  if (s.issuedFor.get(slot) === minute) {
+    pushError(s.errors, mean - s.issued.get(slot));
+    if (pred.quantile > 0) {
+      const q = errorQuantile(s.errors, pred.quantile);
+      s.errorMargin = q !== undefined && q > 0 ? q : 0;
+    }
+  }
+}
+
+/**
+ * Folds the request rate into per-minute means. Returns true when this evaluation begins a new
+ * minute (the previous one is complete).
+ */
+function recordHistory(cfg: PolicyConfig, s: PolicyState, now: number, rps: number | undefined): boolean {
+  if (rps === undefined) return false;
   const minute = math.floor(now / 60);
+  let began = false;
   if (minute !== s.minute) {
-    if (s.minuteCount > 0 && s.minute >= 0) observe(h, s.minute, s.minuteSum / s.minuteCount);
+    if (s.minuteCount > 0 && s.minute >= 0) {
+      closeMinute(cfg, s, s.minute, s.minuteSum / s.minuteCount);
+      began = true;
+    }
     s.minute = minute;
     s.minuteSum = 0;
     s.minuteCount = 0;
   }
   s.minuteSum += rps;
   s.minuteCount += 1;
+  return began;
+}
+
+/** The point forecast for the horizon minute: external, Holt-Winters, or (warming up) the level. */
+function pointForecast(pred: PredictiveConfig, s: PolicyState, horizonMinute: number, external: number | undefined): number | undefined {
+  if (external !== undefined) return external;
+  const h = s.history;
+  const f = h === undefined ? undefined : forecast(h, horizonMinute);
+  if (f !== undefined) return f;
+  return (h === undefined || pred.warm_up === "level") && s.levelSeen ? s.level : undefined;
 }
 
 function finish(cfg: PolicyConfig, s: PolicyState, now: number, current: number, desired: number, winner: string, reason: string): LuaMultiReturn<[number, Explanation]> {
@@ -180,7 +243,7 @@ export function evaluate(cfg: PolicyConfig, s: PolicyState, input: PolicyInput):
   for (const r of e.rules) clearRule(r);
   e.proposal = current;
   e.stabilized = current;
-  recordHistory(s, now, rps);
+  const minuteBegan = recordHistory(cfg, s, now, rps);
   if (!s.started) {
     s.started = true;
     s.busySince = now;
@@ -191,13 +254,20 @@ export function evaluate(cfg: PolicyConfig, s: PolicyState, input: PolicyInput):
   let predicted: number | undefined;
   let predNote: string | undefined;
   if (pred !== undefined) {
-    predicted = input.forecast;
-    if (predicted !== undefined) {
-      predNote = "external forecast";
-    } else if (s.history !== undefined) {
-      predicted = forecast(s.history, math.floor((now + pred.provision_delay + pred.buffer) / 60));
-      if (predicted === undefined) predNote = `history ${historyMinutes(s.history)} of ${pred.season} minutes`;
-      else if (pred.margin > 0) predicted += pred.margin * forecastError(s.history);
+    const horizonMinute = math.floor((now + pred.provision_delay + pred.buffer) / 60);
+    predicted = pointForecast(pred, s, horizonMinute, input.forecast);
+    if (predicted === undefined) {
+      predNote = s.history !== undefined ? `history ${historyMinutes(s.history)} of ${pred.season} minutes` : "no complete minute yet";
+    } else {
+      if (input.forecast !== undefined) predNote = "external forecast";
+      if (minuteBegan) {
+        // Remembered to measure the error once that minute is complete.
+        const slot = (horizonMinute % s.issuedSlots) + 1;
+        s.issued.set(slot, predicted);
+        s.issuedFor.set(slot, horizonMinute);
+      }
+      if (pred.quantile > 0) predicted += s.errorMargin;
+      else if (pred.margin > 0) predicted += pred.margin * (s.history !== undefined ? forecastError(s.history) : meanAbsError(s.errors));
     }
   }
   // Traffic expected at the horizon: a forecast above the tolerance's share of one replica.
@@ -218,6 +288,8 @@ export function evaluate(cfg: PolicyConfig, s: PolicyState, input: PolicyInput):
     if (now - s.busySince >= zero.idle && !expected) return finish(cfg, s, now, current, 0, "scale_to_zero", `idle for ${zero.idle} s`);
   }
   if (current < cfg.min_replicas) return finish(cfg, s, now, current, cfg.min_replicas, "min_replicas", "current replicas below min_replicas");
+  const upTolerance = cfg.behavior.scale_up.tolerance;
+  const downTolerance = cfg.behavior.scale_down.tolerance;
 
   // 3. Reactive rules.
   let best = -1;
@@ -231,11 +303,11 @@ export function evaluate(cfg: PolicyConfig, s: PolicyState, input: PolicyInput):
       r.note = "no value";
       continue;
     }
-    const [d, ratio] = replicasForMetric(m.kind, v, m.value, current, ready, cfg.tolerance);
+    const [d, ratio] = replicasForMetric(m.kind, v, m.value, current, ready, upTolerance, downTolerance);
     r.value = v;
     r.ratio = ratio;
     r.desired = d;
-    if (current > 0 && math.abs(1 - ratio) <= cfg.tolerance) r.note = "within tolerance";
+    if (current > 0 && withinTolerance(ratio, upTolerance, downTolerance)) r.note = "within tolerance";
     if (d > best) {
       best = d;
       winner = m.metric === "external" ? m.name! : m.metric;
@@ -255,7 +327,7 @@ export function evaluate(cfg: PolicyConfig, s: PolicyState, input: PolicyInput):
     if (score === undefined) {
       r.note = "no value";
     } else {
-      const [d, ratio] = replicasForMetric("value", score, comp.target, current, ready, cfg.tolerance);
+      const [d, ratio] = replicasForMetric("value", score, comp.target, current, ready, upTolerance, downTolerance);
       r.value = score;
       r.ratio = ratio;
       r.desired = d;
@@ -277,13 +349,36 @@ export function evaluate(cfg: PolicyConfig, s: PolicyState, input: PolicyInput):
     r.note = predNote;
     if (predicted !== undefined) {
       // The forecast is one more average metric, with the same tolerance.
-      const [d, ratio] = replicasForMetric("average", predicted, pred.target, current, ready, cfg.tolerance);
+      const [d, ratio] = replicasForMetric("average", predicted, pred.target, current, ready, upTolerance, downTolerance);
       r.value = predicted;
       r.ratio = ratio;
       r.desired = d;
       if (d > best) {
         best = d;
         winner = "predictive";
+      }
+    }
+  }
+
+  // Trend: the current rate carried along a sustained ramp to the horizon (never scales in alone).
+  const trend = cfg.trend;
+  if (trend !== undefined) {
+    const r = e.rules[ri];
+    ri += 1;
+    if (rps === undefined) {
+      r.note = "no value";
+    } else {
+      const growth = rampGrowth(s.means, trend.minutes, trend.max_growth);
+      const projected = project(rps, growth, trend.horizon);
+      const [d, ratio] = replicasForMetric("average", projected, trend.target, current, ready, upTolerance, downTolerance);
+      r.value = projected;
+      r.ratio = ratio;
+      r.growth = growth;
+      r.desired = d;
+      if (growth <= 1) r.note = "no sustained rise";
+      if (d > best) {
+        best = d;
+        winner = "trend";
       }
     }
   }

@@ -9,23 +9,38 @@ export function ceilReplicas(x: number): number {
   return math.ceil(x - 1e-9);
 }
 
+/** Whether a usage ratio is close enough to 1 to leave the count alone (per-direction tolerances). */
+export function withinTolerance(ratio: number, upTolerance: number, downTolerance: number): boolean {
+  return ratio >= 1 ? ratio - 1 <= upTolerance : 1 - ratio <= downTolerance;
+}
+
 /**
  * HPA's replica count for one metric. "average": `value` is the pool total and `target` the
  * per-replica average (AverageValue): ratio = value / (target x current), desired =
  * ceil(value / target). "value": ratio = value / target, desired = ceil(ratio x ready).
- * Within the tolerance (|1 - ratio| <= tolerance) the answer is `current`. Returns the
- * replicas and the usage ratio.
+ * Within the tolerance (ratio - 1 <= upTolerance above 1, 1 - ratio <= downTolerance below;
+ * one tolerance for both unless told, as before Kubernetes 1.33) the answer is `current`.
+ * Returns the replicas and the usage ratio.
  */
-export function replicasForMetric(kind: TargetKind, value: number, target: number, current: number, ready: number, tolerance: number): LuaMultiReturn<[number, number]> {
+export function replicasForMetric(
+  kind: TargetKind,
+  value: number,
+  target: number,
+  current: number,
+  ready: number,
+  upTolerance: number,
+  downTolerance?: number,
+): LuaMultiReturn<[number, number]> {
+  const down = downTolerance ?? upTolerance;
   if (kind === "average") {
     if (current === 0) return $multi(ceilReplicas(value / target), value / target);
     const ratio = value / (target * current);
-    if (math.abs(1 - ratio) <= tolerance) return $multi(current, ratio);
+    if (withinTolerance(ratio, upTolerance, down)) return $multi(current, ratio);
     return $multi(ceilReplicas(value / target), ratio);
   }
   const ratio = value / target;
   if (current === 0) return $multi(ceilReplicas(ratio), ratio);
-  if (math.abs(1 - ratio) <= tolerance) return $multi(current, ratio);
+  if (withinTolerance(ratio, upTolerance, down)) return $multi(current, ratio);
   // HPA multiplies by the ready pods; with none ready yet we fall back to the requested count.
   return $multi(ceilReplicas(ratio * (ready > 0 ? ready : current)), ratio);
 }

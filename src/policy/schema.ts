@@ -46,6 +46,11 @@ export interface RatePolicy {
 
 export interface ScalingRules {
   stabilization_window: number;
+  /**
+   * No change in this direction while the usage ratio is within this share of 1 (Kubernetes
+   * 1.33 behavior.scaleUp/scaleDown.tolerance); defaults to the policy's `tolerance`.
+   */
+  tolerance: number;
   select_policy: "max" | "min" | "disabled";
   policies: RatePolicy[];
 }
@@ -100,6 +105,36 @@ export interface PredictiveConfig {
   gamma: number;
   /** Capacity for forecast + margin x the forecast's typical error (0: the point forecast). */
   margin: number;
+  /**
+   * When above 0, the uncertainty term is instead this quantile of the forecast's measured
+   * errors at its own horizon over the last `error_window` minutes (0.95: capacity for the
+   * forecast plus an error exceeded one minute in twenty). Replaces `margin`.
+   */
+  quantile: number;
+  /** Minutes of measured forecast errors the quantile is taken over. */
+  error_window: number;
+  /**
+   * "holt_winters": trend + season (needs a season of history); "level": the smoothed recent
+   * per-minute level only (exponential smoothing with `alpha`), ready after one minute.
+   */
+  model: "holt_winters" | "level";
+  /**
+   * holt_winters before a season of history: "none" forecasts nothing (as AWS predictive scaling); "level"
+   * forecasts the smoothed recent per-minute level (Holt-Winters' level without the season).
+   */
+  warm_up: "none" | "level";
+}
+
+export interface TrendConfig {
+  enabled: boolean;
+  /** Requests per second one replica should carry at the projected rate. */
+  target: number;
+  /** Seconds the current ramp is projected ahead (the provisioning delay plus the metric's lag). */
+  horizon: number;
+  /** Complete minutes that must each rise for a ramp to count (the smallest rise is projected). */
+  minutes: number;
+  /** Largest per-minute growth factor projected. */
+  max_growth: number;
 }
 
 export interface ScaleToZeroConfig {
@@ -127,6 +162,7 @@ export interface PolicyConfig {
   route_costs?: LuaTable<string, number>;
   default_route_cost: number;
   predictive?: PredictiveConfig;
+  trend?: TrendConfig;
   scale_to_zero?: ScaleToZeroConfig;
 }
 
@@ -145,6 +181,7 @@ export const POLICY_KEYS = [
   "route_costs",
   "default_route_cost",
   "predictive",
+  "trend",
   "scale_to_zero",
 ] as const;
 
@@ -181,10 +218,11 @@ function readTarget(p: Problems, path: string, v: Json): MetricTarget | undefine
   return { metric, name, value, kind };
 }
 
-function readRules(p: Problems, path: string, v: Json, up: boolean): ScalingRules | undefined {
+function readRules(p: Problems, path: string, v: Json, up: boolean, defaultTolerance: number): ScalingRules | undefined {
   const o = readObject(p, path, v, false) ?? new LuaTable<string, Json>();
-  rejectUnknownKeys(p, path, o, ["stabilization_window", "select_policy", "policies"]);
+  rejectUnknownKeys(p, path, o, ["stabilization_window", "select_policy", "policies", "tolerance"]);
   const window = readInteger(p, join(path, "stabilization_window"), o.get("stabilization_window"), 0, 3600, up ? 0 : 300);
+  const tolerance = readNumber(p, join(path, "tolerance"), o.get("tolerance"), 0, 1, defaultTolerance);
   const select = readEnum(p, join(path, "select_policy"), o.get("select_policy"), ["max", "min", "disabled"] as const, "max");
   let policies: RatePolicy[] | undefined;
   const pp = join(path, "policies");
@@ -221,8 +259,8 @@ function readRules(p: Problems, path: string, v: Json, up: boolean): ScalingRule
       if (arr.length === 0) policies = undefined;
     }
   }
-  if (window === undefined || select === undefined || policies === undefined) return undefined;
-  return { stabilization_window: window, select_policy: select, policies };
+  if (window === undefined || select === undefined || policies === undefined || tolerance === undefined) return undefined;
+  return { stabilization_window: window, tolerance, select_policy: select, policies };
 }
 
 function readOptionalNumber(p: Problems, path: string, v: Json): LuaMultiReturn<[number | undefined, boolean]> {
@@ -354,7 +392,7 @@ function readRouteCosts(p: Problems, path: string, v: Json): LuaTable<string, nu
 function readPredictive(p: Problems, path: string, v: Json, rpsTarget: number | undefined): PredictiveConfig | undefined {
   const o = readObject(p, path, v, false);
   if (o === undefined) return undefined;
-  rejectUnknownKeys(p, path, o, ["enabled", "target", "provision_delay", "buffer", "season", "alpha", "beta", "gamma", "margin"]);
+  rejectUnknownKeys(p, path, o, ["enabled", "target", "provision_delay", "buffer", "season", "alpha", "beta", "gamma", "margin", "quantile", "error_window", "warm_up", "model"]);
   const enabled = readBoolean(p, join(path, "enabled"), o.get("enabled"), true);
   let target: number | undefined;
   if (o.get("target") === undefined && rpsTarget === undefined) {
@@ -369,10 +407,33 @@ function readPredictive(p: Problems, path: string, v: Json, rpsTarget: number | 
   const beta = readNumber(p, join(path, "beta"), o.get("beta"), 0, 1, 0.1);
   const gamma = readNumber(p, join(path, "gamma"), o.get("gamma"), 0, 1, 0.2);
   const margin = readNumber(p, join(path, "margin"), o.get("margin"), 0, 100, 0);
+  const quantile = readNumber(p, join(path, "quantile"), o.get("quantile"), 0, 1, 0);
+  const errorWindow = readInteger(p, join(path, "error_window"), o.get("error_window"), 5, 10080, 60);
+  const warmUp = readEnum(p, join(path, "warm_up"), o.get("warm_up"), ["none", "level"] as const, "none");
+  const model = readEnum(p, join(path, "model"), o.get("model"), ["holt_winters", "level"] as const, "holt_winters");
+  if (quantile === undefined || errorWindow === undefined || warmUp === undefined || model === undefined) return undefined;
   if (margin === undefined || target === undefined || delay === undefined || buffer === undefined || season === undefined || alpha === undefined || beta === undefined || gamma === undefined) {
     return undefined;
   }
-  return { enabled, target, provision_delay: delay, buffer, season, alpha, beta, gamma, margin };
+  return { enabled, target, provision_delay: delay, buffer, season, alpha, beta, gamma, margin, quantile, error_window: errorWindow, model, warm_up: warmUp };
+}
+
+function readTrend(p: Problems, path: string, v: Json, rpsTarget: number | undefined): TrendConfig | undefined {
+  const o = readObject(p, path, v, false);
+  if (o === undefined) return undefined;
+  rejectUnknownKeys(p, path, o, ["enabled", "target", "horizon", "minutes", "max_growth"]);
+  const enabled = readBoolean(p, join(path, "enabled"), o.get("enabled"), true);
+  let target: number | undefined;
+  if (o.get("target") === undefined && rpsTarget === undefined) {
+    p.add(join(path, "target"), "required (requests per second per replica) when no requests_per_second target is tracked");
+  } else {
+    target = readNumber(p, join(path, "target"), o.get("target"), 1e-9, 1e12, rpsTarget);
+  }
+  const horizon = readNumber(p, join(path, "horizon"), o.get("horizon"), 0, 3600, 120);
+  const minutes = readInteger(p, join(path, "minutes"), o.get("minutes"), 1, 30, 2);
+  const maxGrowth = readNumber(p, join(path, "max_growth"), o.get("max_growth"), 1, 10, 1.25);
+  if (target === undefined || horizon === undefined || minutes === undefined || maxGrowth === undefined) return undefined;
+  return { enabled, target, horizon, minutes, max_growth: maxGrowth };
 }
 
 function readScaleToZero(p: Problems, path: string, v: Json): ScaleToZeroConfig | undefined {
@@ -427,8 +488,8 @@ export function validatePolicy(p: Problems, path: string, raw: Json): PolicyConf
   const bp = join(path, "behavior");
   const b = readObject(p, bp, o.get("behavior"), false) ?? new LuaTable<string, Json>();
   rejectUnknownKeys(p, bp, b, ["scale_up", "scale_down"]);
-  const up = readRules(p, join(bp, "scale_up"), b.get("scale_up"), true);
-  const down = readRules(p, join(bp, "scale_down"), b.get("scale_down"), false);
+  const up = readRules(p, join(bp, "scale_up"), b.get("scale_up"), true, tolerance ?? 0.1);
+  const down = readRules(p, join(bp, "scale_down"), b.get("scale_down"), false, tolerance ?? 0.1);
 
   const step = readStep(p, join(path, "step"), o.get("step"));
   const composite = readComposite(p, join(path, "composite"), o.get("composite"));
@@ -443,6 +504,7 @@ export function validatePolicy(p: Problems, path: string, raw: Json): PolicyConf
     }
   }
   const predictive = readPredictive(p, join(path, "predictive"), o.get("predictive"), rpsTarget);
+  const trend = readTrend(p, join(path, "trend"), o.get("trend"), rpsTarget);
   const zero = readScaleToZero(p, join(path, "scale_to_zero"), o.get("scale_to_zero"));
 
   if (metricsOk && metrics.length === 0 && o.get("step") === undefined && o.get("composite") === undefined) {
@@ -468,6 +530,7 @@ export function validatePolicy(p: Problems, path: string, raw: Json): PolicyConf
     route_costs: routeCosts,
     default_route_cost: defaultCost,
     predictive: predictive !== undefined && predictive.enabled ? predictive : undefined,
+    trend: trend !== undefined && trend.enabled ? trend : undefined,
     scale_to_zero: zero !== undefined && zero.enabled ? zero : undefined,
   };
 }

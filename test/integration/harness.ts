@@ -37,14 +37,14 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-export async function startGateway(config: GatewayConfig & Record<string, unknown>, opts: { workers?: number; extraHttp?: string } = {}): Promise<Gateway> {
+export async function startGateway(config: GatewayConfig & Record<string, unknown>, opts: { workers?: number; extraHttp?: string; extraServer?: string } = {}): Promise<Gateway> {
   const prefix = tempDir("gw");
   const port = await freePort();
   const adminPort = await freePort();
   const cfg = { ...config, listen: port, admin: { ...(config.admin ?? {}), listen: `127.0.0.1:${adminPort}` } };
   const configFile = join(prefix, "autoscale.json");
   writeFileSync(configFile, JSON.stringify(cfg, null, 2));
-  const conf = generateNginxConf(cfg, { prefix, runtime, workers: opts.workers ?? 2, extraHttp: opts.extraHttp });
+  const conf = generateNginxConf(cfg, { prefix, runtime, workers: opts.workers ?? 2, extraHttp: opts.extraHttp, extraServer: opts.extraServer });
   const nginx = startNginx(runtime, prefix, conf, { ...process.env, AUTOSCALE_CONFIG: configFile });
   const errorLog = () => {
     try {

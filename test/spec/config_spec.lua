@@ -45,7 +45,7 @@ describe("config validation", function()
     table.sort(problems)
     assert.are.same({
       "listen: expected integer 1-65535, got 0",
-      "pools.api.balancer: expected one of round_robin, ewma, got \"fastest\"",
+      "pools.api.balancer: expected one of round_robin, least_request, ewma, got \"fastest\"",
       'routes[0].pool: unknown pool "web"',
     }, problems)
   end)

@@ -1,0 +1,249 @@
+// `npm run bench [-- SCENARIO... --rounds N --seconds S --connections C]`
+//
+// Starts one backend nginx (several ports, `return 200`), a plain nginx proxy to those ports,
+// and one gateway per scenario (one worker each), then runs wrk -t1 against each in interleaved
+// rounds. Per target it reports requests/s, p50/p99 latency and the nginx worker's CPU time per
+// request (read from /proc: far steadier than requests/s on a shared machine), medians over the
+// rounds, and both as ratios to plain nginx. Writes bench/results/latest.json.
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync, writeFileSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createServer } from "node:net";
+import { get } from "node:http";
+import { findRuntime, Runtime } from "../src/cli/runtime.js";
+import { generateNginxConf } from "../src/cli/nginx_conf.js";
+import { NginxHandle, startNginx } from "../src/cli/nginx.js";
+import { startBackends } from "../src/cli/backends.js";
+import { waitForHttp } from "../src/cli/http_util.js";
+import { projectRoot } from "../src/cli/paths.js";
+import { Scenario, scenarios, findScenario } from "./scenarios.js";
+
+interface Sample {
+  rps: number;
+  p50_ms: number;
+  p99_ms: number;
+  cpu_us_per_req: number;
+  requests: number;
+  /** Connections the backends accepted during the round: upstream keepalive churn. */
+  upstream_connections: number;
+}
+
+interface Target {
+  name: string;
+  url: string;
+  nginx: NginxHandle;
+  samples: Sample[];
+}
+
+const CLK_TCK = 100;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function parseArgs(argv: string[]) {
+  const opts = { rounds: 5, seconds: 5, connections: 32, names: [] as string[], out: join(projectRoot, "bench", "results", "latest.json") };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--rounds") opts.rounds = Number(argv[++i]);
+    else if (a === "--seconds") opts.seconds = Number(argv[++i]);
+    else if (a === "--connections") opts.connections = Number(argv[++i]);
+    else if (a === "--out") opts.out = argv[++i];
+    else if (a.startsWith("--")) throw new Error(`unknown option ${a} (expected --rounds, --seconds, --connections, --out)`);
+    else opts.names.push(a);
+  }
+  if (!(opts.rounds >= 1) || !(opts.seconds >= 1) || !(opts.connections >= 1)) throw new Error("--rounds, --seconds and --connections need positive numbers");
+  return opts;
+}
+
+function plainConf(runtime: Runtime, port: number, backendPorts: number[]): string {
+  return `${runtime.loadModules.map((m) => `load_module ${m};`).join("\n")}
+worker_processes 1;
+error_log logs/error.log warn;
+pid logs/nginx.pid;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path temp/client_body;
+    proxy_temp_path temp/proxy;
+    fastcgi_temp_path temp/fastcgi;
+    uwsgi_temp_path temp/uwsgi;
+    scgi_temp_path temp/scgi;
+    upstream plain {
+${backendPorts.map((p) => `        server 127.0.0.1:${p};`).join("\n")}
+        keepalive 256;
+    }
+    server {
+        listen 127.0.0.1:${port} reuseport;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host $host;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_connect_timeout 2s;
+        proxy_next_upstream error timeout http_502 http_503 http_504;
+        proxy_next_upstream_tries 2;
+        location / { proxy_pass http://plain; }
+    }
+}
+`;
+}
+
+/** utime + stime of the nginx worker (the master's only child), in clock ticks. */
+function workerPid(nginx: NginxHandle): number {
+  const master = Number(readFileSync(join(nginx.prefix, "logs", "nginx.pid"), "utf8").trim());
+  const children = readFileSync(`/proc/${master}/task/${master}/children`, "utf8").trim().split(/\s+/).filter(Boolean);
+  if (children.length !== 1) throw new Error(`expected one nginx worker under ${master}, found ${children.length}`);
+  return Number(children[0]);
+}
+
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+function toMs(v: string, unit: string): number {
+  const n = Number(v);
+  return unit === "us" ? n / 1000 : unit === "s" ? n * 1000 : n;
+}
+
+function runWrk(url: string, seconds: number, connections: number): { rps: number; p50: number; p99: number; requests: number; non2xx: number } {
+  const r = spawnSync("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "--latency", url], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr || r.stdout}`);
+  const out = r.stdout;
+  const reqs = /(\d+) requests in/.exec(out);
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+  const p50 = /\s50%\s+([\d.]+)(us|ms|s)/.exec(out);
+  const p99 = /\s99%\s+([\d.]+)(us|ms|s)/.exec(out);
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+  if (!reqs || !rps || !p50 || !p99) throw new Error(`cannot read wrk output:\n${out}`);
+  return { rps: Number(rps[1]), p50: toMs(p50[1], p50[2]), p99: toMs(p99[1], p99[2]), requests: Number(reqs[1]), non2xx: non2xx ? Number(non2xx[1]) : 0 };
+}
+
+/** Connections the backend nginx has accepted so far (stub_status "accepts"). */
+async function backendAccepts(statusPort: number): Promise<number> {
+  // A connection of its own each time (agent: false), so each read adds exactly one accept.
+  const text = await new Promise<string>((resolve, reject) => {
+    get({ host: "127.0.0.1", port: statusPort, path: "/", agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => resolve(body));
+    }).on("error", reject);
+  });
+  const m = /accepts handled requests\s+(\d+)/.exec(text);
+  if (!m) throw new Error("cannot read the backends' stub_status");
+  return Number(m[1]);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+async function main(): Promise<number> {
+  const opts = parseArgs(process.argv.slice(2));
+  const chosen: Scenario[] = opts.names.length === 0 ? scenarios : opts.names.map((n) => {
+    const s = findScenario(n);
+    if (!s) throw new Error(`unknown scenario "${n}" (known: ${scenarios.map((x) => x.name).join(", ")})`);
+    return s;
+  });
+  const runtime = findRuntime();
+  const work = mkdtempSync(join(tmpdir(), "autoscale-bench-"));
+  const started: NginxHandle[] = [];
+  try {
+    const backendPorts = [await freePort(), await freePort(), await freePort()];
+    const statusPort = await freePort();
+    const backends = startBackends(runtime, join(work, "backend"), backendPorts.map((port) => ({ port, delay: 0 })), 1, statusPort);
+    started.push(backends);
+    for (const p of backendPorts) await waitForHttp(`http://127.0.0.1:${p}/`, 10000);
+
+    const targets: Target[] = [];
+    const plainPort = await freePort();
+    const plain = startNginx(runtime, join(work, "plain"), plainConf(runtime, plainPort, backendPorts), process.env);
+    started.push(plain);
+    targets.push({ name: "plain", url: `http://127.0.0.1:${plainPort}${chosen[0]?.path ?? "/"}`, nginx: plain, samples: [] });
+    for (const sc of chosen) {
+      const port = await freePort();
+      const adminPort = await freePort();
+      const prefix = join(work, sc.name);
+      mkdirSync(prefix, { recursive: true });
+      const cfg = { ...sc.config({ backendPorts }), listen: port, admin: { listen: `127.0.0.1:${adminPort}` } };
+      const configFile = join(prefix, "autoscale.json");
+      writeFileSync(configFile, JSON.stringify(cfg, null, 2));
+      const conf = generateNginxConf(cfg, { prefix, runtime, workers: 1, extraHttp: sc.extraHttp });
+      const gw = startNginx(runtime, prefix, conf, { ...process.env, AUTOSCALE_CONFIG: configFile });
+      started.push(gw);
+      await waitForHttp(`http://127.0.0.1:${adminPort}/healthz`, 10000);
+      targets.push({ name: sc.name, url: `http://127.0.0.1:${port}${sc.path}`, nginx: gw, samples: [] });
+    }
+    for (const t of targets) {
+      await waitForHttp(t.url, 10000);
+      runWrk(t.url, 1, opts.connections); // warm-up: connections, JIT traces
+    }
+
+    for (let round = 1; round <= opts.rounds; round++) {
+      for (const t of targets) {
+        const pid = workerPid(t.nginx);
+        const before = cpuTicks(pid);
+        const acceptsBefore = await backendAccepts(statusPort);
+        const w = runWrk(t.url, opts.seconds, opts.connections);
+        const ticks = cpuTicks(pid) - before;
+        const upstreamConnections = (await backendAccepts(statusPort)) - acceptsBefore - 1; // minus the stub_status read
+        if (w.non2xx > 0) throw new Error(`${t.name}: ${w.non2xx} non-2xx answers in round ${round}: the scenario is broken`);
+        t.samples.push({ rps: w.rps, p50_ms: w.p50, p99_ms: w.p99, requests: w.requests, cpu_us_per_req: ((ticks / CLK_TCK) * 1e6) / w.requests, upstream_connections: upstreamConnections });
+        process.stderr.write(`round ${round}/${opts.rounds} ${t.name.padEnd(16)} ${w.rps.toFixed(0).padStart(7)} req/s  cpu ${(((ticks / CLK_TCK) * 1e6) / w.requests).toFixed(2)} us/req\n`);
+      }
+    }
+
+    const summary = targets.map((t) => ({
+      name: t.name,
+      rps: median(t.samples.map((s) => s.rps)),
+      p50_ms: median(t.samples.map((s) => s.p50_ms)),
+      p99_ms: median(t.samples.map((s) => s.p99_ms)),
+      cpu_us_per_req: median(t.samples.map((s) => s.cpu_us_per_req)),
+      upstream_connections_per_round: median(t.samples.map((s) => s.upstream_connections)),
+    }));
+    const base = summary[0];
+    const results = summary.map((s) => ({
+      ...s,
+      rps_ratio_vs_plain: s.rps / base.rps,
+      cpu_ratio_vs_plain: s.cpu_us_per_req / base.cpu_us_per_req,
+      cpu_us_added_vs_plain: s.cpu_us_per_req - base.cpu_us_per_req,
+    }));
+    const report = {
+      date: new Date().toISOString(),
+      machine: { cpus: (await import("node:os")).cpus().length },
+      settings: { rounds: opts.rounds, seconds: opts.seconds, connections: opts.connections, wrk_threads: 1, nginx_workers: 1 },
+      scenarios: Object.fromEntries(results.map((r) => [r.name, r])),
+    };
+    mkdirSync(join(opts.out, ".."), { recursive: true });
+    writeFileSync(opts.out, JSON.stringify(report, null, 2) + "\n");
+    console.log(`\n${"scenario".padEnd(18)}${"req/s".padStart(9)}${"p50 ms".padStart(9)}${"p99 ms".padStart(9)}${"cpu us/req".padStart(12)}${"rps ratio".padStart(11)}${"cpu ratio".padStart(11)}${"+cpu us".padStart(9)}${"up conns".padStart(10)}`);
+    for (const r of results) {
+      console.log(`${r.name.padEnd(18)}${r.rps.toFixed(0).padStart(9)}${r.p50_ms.toFixed(2).padStart(9)}${r.p99_ms.toFixed(2).padStart(9)}${r.cpu_us_per_req.toFixed(2).padStart(12)}${r.rps_ratio_vs_plain.toFixed(3).padStart(11)}${r.cpu_ratio_vs_plain.toFixed(3).padStart(11)}${r.cpu_us_added_vs_plain.toFixed(2).padStart(9)}${String(r.upstream_connections_per_round).padStart(10)}`);
+    }
+    console.log(`\nwritten: ${opts.out}`);
+    return 0;
+  } finally {
+    await Promise.all(started.map((n) => n.stop()));
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  (code) => (process.exitCode = code),
+  (err) => {
+    console.error(`bench: ${(err as Error).message}`);
+    process.exitCode = 1;
+  },
+);
