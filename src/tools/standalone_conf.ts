@@ -33,6 +33,7 @@ export interface StandaloneOptions {
   listen?: number;
   adminListen?: string;
   extraHttp?: string;
+  extraServer?: string;
   /** Environment variables nginx keeps for its workers (`env NAME;`), e.g. secret references. */
   env?: string[];
 }
@@ -69,8 +70,14 @@ export function generateStandaloneConf(cfg: RawConfig, o: StandaloneOptions): st
   for (const r of cfg.routes) {
     const where = r.match.exact !== undefined ? `= ${r.match.exact}` : `^~ ${r.match.prefix}`;
     if (r.match.prefix === "/") catchAll = false;
+    // As many tries as the pool's balancer allows (it calls set_more_tries; nginx caps it here).
+    const balancer = (cfg.pools.get(r.pool) as { balancer?: unknown } | undefined)?.balancer;
+    const tries = type(balancer) === "table" ? (balancer as { tries?: number }).tries : undefined;
+    const triesLine = tries !== undefined ? `
+            proxy_next_upstream_tries ${tries};` : "";
     locations.push(`        location ${where} {
-            proxy_pass http://${upstreamName(r.pool)};
+            proxy_pass http://${upstreamName(r.pool)};${triesLine}
+            access_by_lua_block { require("resty.autoscale").access(${luaString(r.name)}) }
             log_by_lua_block { require("resty.autoscale").log(${luaString(r.name)}) }
         }`);
   }
@@ -114,6 +121,7 @@ ${table.concat(upstreams, "\n")}
         proxy_connect_timeout 2s;
         proxy_next_upstream error timeout http_502 http_503 http_504;
         proxy_next_upstream_tries 2;
+${o.extraServer ?? ""}
 ${table.concat(locations, "\n")}
 ${fallback}
     }

@@ -24,7 +24,7 @@ const cases: { name: string; config: any; workers?: number; errorLog?: string; m
     config: {
       listen: 18080,
       admin: { listen: 19180 },
-      pools: { "web-2.b": { peers: [peer(1)] }, api: { peers: [peer(2)], balancer: "round_robin" }, Z_z: { peers: [peer(3)] } },
+      pools: { "web-2.b": { peers: [peer(1)], balancer: { algorithm: "ewma", tries: 3 } }, api: { peers: [peer(2)], balancer: "round_robin" }, Z_z: { peers: [peer(3)] } },
       routes: [
         { name: "health", match: { exact: "/healthz" }, pool: "api" },
         { name: "web", match: { prefix: "/" }, pool: "web-2.b" },
