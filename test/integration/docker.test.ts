@@ -245,9 +245,13 @@ test("docker-compose.yml: the demo comes up and the webhook receiver logs a scal
     const r = await httpRequest(`http://${gateway.getHost()}:${gateway.getMappedPort(8080)}/api/hello`);
     assert.equal(r.status, 200);
     assert.match(r.body, /^backend (fast|medium|slow)/);
-    const status = await httpRequest(`http://127.0.0.1:${gateway.getMappedPort(9180)}/autoscale/status`, { headers: { authorization: "Bearer demo-admin-token-change-me" } });
-    const peers = JSON.parse(status.body).pools.api.peers;
-    assert.deepEqual(peers.map((p: any) => p.address), ["10.251.77.11:8080", "10.251.77.12:8080", "10.251.77.13:8080"]);
+    const status: any = await eventually("the cluster-wide limit on the demo's Redis", 10000, async () => {
+      const r = await httpRequest(`http://127.0.0.1:${gateway.getMappedPort(9180)}/autoscale/status`, { headers: { authorization: "Bearer demo-admin-token-change-me" } });
+      const s = JSON.parse(r.body);
+      return s.admission?.redis?.mode === "cluster" ? s : undefined;
+    });
+    assert.equal(status.admission.redis.address, "10.251.77.14:6379");
+    assert.deepEqual(status.pools.api.peers.map((p: any) => p.address), ["10.251.77.11:8080", "10.251.77.12:8080", "10.251.77.13:8080"]);
   } finally {
     await env.down({ timeout: 5000 });
   }
