@@ -44,6 +44,10 @@ const includeText = readFileSync(join(root, "nginx", "autoscale.conf"), "utf8").
 mkdirSync(join(root, "build", "nginx"), { recursive: true });
 writeFileSync(join(root, "build", "nginx", "autoscale.conf"), includeText);
 
+// The rockspec's module list follows build/lua (scripts/make-rockspec.mjs).
+const rockspec = run(process.execPath, [join(root, "scripts", "make-rockspec.mjs")]);
+if (rockspec.status !== 0) process.exit(1);
+
 const node = run(bin("tsc"), ["-p", "tsconfig.node.json"]);
 if (node.status !== 0) {
   console.error("build: the Node build failed (see the messages above)");
