@@ -151,6 +151,13 @@ scenarios.push(
       plainWithLua(ctx, bundleInclude(), `            access_by_lua_block { require("resty.autoscale").access("r0") }\n            log_by_lua_block { require("resty.autoscale").log("r0") }`),
   },
   {
+    name: "empty-log",
+    description: "plain nginx proxying + the bundle's include + an empty log_by_lua (the floor: entering Lua once per request, plus the bundle's timers)",
+    path: "/r0/bench",
+    config: tenRoutes,
+    nginxConf: (ctx) => plainWithLua(ctx, bundleInclude(), `            log_by_lua_block { }`),
+  },
+  {
     name: "naive-shdict",
     description: "plain nginx proxying + 4 shared-dict incr per request in log_by_lua (the naive design, for comparison)",
     path: "/r0/bench",
