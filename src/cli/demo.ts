@@ -90,6 +90,7 @@ export async function demoCommand(args: string[]): Promise<number> {
   process.stdout.write(`lua-resty-autoscale demo
   gateway        http://127.0.0.1:${port}/api/          (pool "api": backends answering in 10, 20 and 100 ms)
   status (JSON)  http://127.0.0.1:${adminPort}/autoscale/status
+  metrics        http://127.0.0.1:${adminPort}/metrics                (Prometheus text)
   webhook        http://127.0.0.1:${webhookPort}/scale     (prints the scale signals it receives)
   backends       ${backends.map((b) => `http://127.0.0.1:${b.port}/`).join("  ")}
   logs           ${join(prefix, "gateway", "logs", "error.log")}
