@@ -40,7 +40,6 @@ build = {
       ["resty.autoscale.actuators.redact"] = "build/lua/resty/autoscale/actuators/redact.lua",
       ["resty.autoscale.actuators.registry"] = "build/lua/resty/autoscale/actuators/registry.lua",
       ["resty.autoscale.actuators.schema"] = "build/lua/resty/autoscale/actuators/schema.lua",
-      ["resty.autoscale.actuators.url"] = "build/lua/resty/autoscale/actuators/url.lua",
       ["resty.autoscale.actuators.webhook"] = "build/lua/resty/autoscale/actuators/webhook.lua",
       ["resty.autoscale.admission.adaptive_rate"] = "build/lua/resty/autoscale/admission/adaptive_rate.lua",
       ["resty.autoscale.admission.aimd"] = "build/lua/resty/autoscale/admission/aimd.lua",

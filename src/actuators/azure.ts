@@ -3,7 +3,7 @@
 //   PATCH the same with {"sku":{"capacity":N}}; 200 or 202 (accepted, applied asynchronously).
 import { Credentials, Decision, RequestSpec, asReplicas, decodeObject, dig, isRetryableStatus, jsonErrorMessage } from "./actuator";
 import { AzureConfig } from "./schema";
-import { encodeComponent } from "./url";
+import { encodeComponent } from "../net/url";
 
 export const kind = "azure_vmss";
 export const readsCurrent = true;

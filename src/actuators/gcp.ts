@@ -6,7 +6,7 @@
 import { sha256Hex } from "../crypto/sha256";
 import { Credentials, Decision, RequestSpec, asReplicas, decodeObject, dig, isRetryableStatus, jsonErrorMessage } from "./actuator";
 import { GcpConfig } from "./schema";
-import { encodeComponent } from "./url";
+import { encodeComponent } from "../net/url";
 
 export const kind = "gcp_mig";
 export const readsCurrent = true;

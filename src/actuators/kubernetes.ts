@@ -5,7 +5,7 @@
 // spec.replicas, as the HPA reads it (status.replicas lags while pods start).
 import { Credentials, Decision, RequestSpec, asReplicas, decodeObject, dig, isRetryableStatus, jsonErrorMessage } from "./actuator";
 import { KubernetesConfig } from "./schema";
-import { encodeComponent } from "./url";
+import { encodeComponent } from "../net/url";
 
 export const kind = "kubernetes";
 export const readsCurrent = true;

@@ -5,7 +5,7 @@
 // peers on the slice's port (the one named `port`, else the first).
 import { Json, Problems, join, readInteger, readNumber, readObject, readString, rejectUnknownKeys } from "../config/check";
 import { KubernetesConfig, SecretRef, readSecretRef } from "../actuators/schema";
-import { encodeComponent } from "../actuators/url";
+import { encodeComponent } from "../net/url";
 
 export interface DiscoveryConfig {
   type: "kubernetes";

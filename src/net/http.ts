@@ -111,7 +111,7 @@ export function request(req: HttpRequest): LuaMultiReturn<[HttpResponse | undefi
     }
   }
   const body = req.body ?? "";
-  const head = buildRequestHead({ method: req.method, path: u.path, authority: u.authority, headers: req.headers, bodyLength: body.length });
+  const head = buildRequestHead({ method: req.method, path: u.rawQuery === "" ? u.path : `${u.path}?${u.rawQuery}`, authority: u.authority, headers: req.headers, bodyLength: body.length });
   const [sent, serr] = sock.send(head + body);
   if (sent === undefined) {
     sock.close();

@@ -3,7 +3,7 @@
 import * as cjson from "cjson.safe";
 import { PrometheusSource } from "./schema";
 import { SourceIo, authHeaders } from "./source";
-import { encodeComponent } from "../actuators/url";
+import { encodeComponent } from "../net/url";
 
 export const kind = "prometheus";
 

@@ -2,7 +2,7 @@
 // (from FILE, or stdin) with the Lua SigV4 signer and prints a JSON array of results. Used by
 // test/integration/sigv4.test.ts to compare against the AWS SDK's signer.
 import * as cjson from "cjson.safe";
-import { QueryPair } from "../actuators/url";
+import { QueryPair } from "../net/url";
 import { sign } from "../actuators/aws/sigv4";
 
 interface SigV4Case {

@@ -156,7 +156,7 @@ test("http client: errors name what went wrong", async () => {
   const garbage = await viaLua({ url: `http://127.0.0.1:${serverPort}/garbage` });
   assert.match(garbage.err, /malformed status line .*NOT HTTP AT ALL/);
   const badUrl = await viaLua({ url: "ftp://example.com/" });
-  assert.match(badUrl.err, /unsupported URL/);
+  assert.match(badUrl.err, /expected an http:\/\/ or https:\/\/ URL/);
 });
 
 test("redis client: commands, binary-safe values, nil, errors, pipelines and scripts", async () => {

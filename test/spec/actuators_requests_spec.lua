@@ -8,7 +8,7 @@ local azure = require("resty.autoscale.actuators.azure")
 local gcp = require("resty.autoscale.actuators.gcp")
 local webhook = require("resty.autoscale.actuators.webhook")
 local sha = require("resty.autoscale.crypto.sha256")
-local url = require("resty.autoscale.actuators.url")
+local url = require("resty.autoscale.net.url")
 
 local NOW = 1700000000
 local DECISION = {pool = "api", id = "api-1700000000000-7", reason = "rps 120 > target 50", current = 2}
@@ -23,7 +23,7 @@ describe("url helpers", function()
   it("parses URLs and queries", function()
     local u = assert(url.parseUrl("https://h.example:8443/p/a%20b?x=1&y=a%26b&z#frag"))
     assert.are.same({scheme = "https", host = "h.example", port = 8443, authority = "h.example:8443", path = "/p/a%20b",
-      query = {{"x", "1"}, {"y", "a&b"}, {"z", ""}}}, u)
+      query = {{"x", "1"}, {"y", "a&b"}, {"z", ""}}, rawQuery = "x=1&y=a%26b&z"}, u)
     u = assert(url.parseUrl("http://[::1]"))
     assert.are.same({"::1", 80, "[::1]", "/"}, {u.host, u.port, u.authority, u.path})
     assert.are.equal("https://autoscaling.us-east-1.amazonaws.com", assert(url.parseUrl("https://autoscaling.us-east-1.amazonaws.com:443/")).scheme .. "://" .. assert(url.parseUrl("https://autoscaling.us-east-1.amazonaws.com:443/")).authority)

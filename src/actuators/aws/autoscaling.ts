@@ -5,7 +5,7 @@
 // Errors come back as <ErrorResponse><Error><Code/><Message/></Error><RequestId/></ErrorResponse>.
 import { Credentials, Decision, RequestSpec, bodySnippet, isRetryableStatus } from "../actuator";
 import { AwsConfig } from "../schema";
-import { QueryPair, buildQuery } from "../url";
+import { QueryPair, buildQuery } from "../../net/url";
 import { signSpec } from "./sigv4";
 
 export const kind = "aws_asg";

@@ -11,7 +11,7 @@
 // - the payload hash is x-amz-content-sha256 when the caller set it, else SHA-256 of the body.
 import { hmacSha256, sha256Hex } from "../../crypto/sha256";
 import { toHex } from "../../crypto/hex";
-import { QueryPair, encodeComponent, encodePath, parseUrl } from "../url";
+import { QueryPair, encodeComponent, encodePath, parseUrl } from "../../net/url";
 
 export interface AwsCredentials {
   accessKeyId: string;
