@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer } from "node:net";
 import { findRuntime } from "../src/cli/runtime.js";
-import { startNginx } from "../src/cli/nginx.js";
+import { startNginx, nginxHead } from "../src/cli/nginx.js";
 import { fetchJson, waitForHttp } from "../src/cli/http_util.js";
 import { projectRoot } from "../src/cli/paths.js";
 
@@ -52,19 +52,7 @@ async function measure(n: number): Promise<{ routes: number; idle_bytes: number;
   const configFile = join(prefix, "autoscale.json");
   writeFileSync(configFile, JSON.stringify(config));
   mkdirSync(join(prefix, "logs"), { recursive: true });
-  const conf = `${runtime.loadModules.map((m) => `load_module ${m};`).join("\n")}
-worker_processes 2;
-error_log logs/error.log warn;
-pid logs/nginx.pid;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path temp/client_body;
-    proxy_temp_path temp/proxy;
-    fastcgi_temp_path temp/fastcgi;
-    uwsgi_temp_path temp/uwsgi;
-    scgi_temp_path temp/scgi;
-    include ${join(projectRoot, "build", "nginx", "autoscale.conf")};
+  const conf = `${nginxHead(runtime, { workers: 2 })}    include ${join(projectRoot, "build", "nginx", "autoscale.conf")};
     server {
         listen 127.0.0.1:${port};
         location / {

@@ -13,7 +13,7 @@ import { createServer } from "node:net";
 import { get } from "node:http";
 import { findRuntime, Runtime } from "../src/cli/runtime.js";
 import { generateNginxConf } from "../src/cli/nginx_conf.js";
-import { NginxHandle, startNginx } from "../src/cli/nginx.js";
+import { NginxHandle, startNginx, nginxHead } from "../src/cli/nginx.js";
 import { startBackends } from "../src/cli/backends.js";
 import { waitForHttp } from "../src/cli/http_util.js";
 import { projectRoot } from "../src/cli/paths.js";
@@ -65,19 +65,7 @@ function parseArgs(argv: string[]) {
 }
 
 function plainConf(runtime: Runtime, port: number, backendPorts: number[]): string {
-  return `${runtime.loadModules.map((m) => `load_module ${m};`).join("\n")}
-worker_processes 1;
-error_log logs/error.log warn;
-pid logs/nginx.pid;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path temp/client_body;
-    proxy_temp_path temp/proxy;
-    fastcgi_temp_path temp/fastcgi;
-    uwsgi_temp_path temp/uwsgi;
-    scgi_temp_path temp/scgi;
-    upstream plain {
+  return `${nginxHead(runtime, { workers: 1 })}    upstream plain {
 ${backendPorts.map((p) => `        server 127.0.0.1:${p};`).join("\n")}
         keepalive 256;
     }

@@ -1,5 +1,6 @@
 // Benchmark scenarios. Each one is a gateway configuration measured against plain nginx proxying
 // to the same backend peers in the same run. Later capabilities add their scenarios here.
+import { nginxHead } from "../src/cli/nginx.js";
 import { join } from "node:path";
 import { GatewayConfig } from "../src/cli/nginx_conf.js";
 import { Runtime } from "../src/cli/runtime.js";
@@ -73,19 +74,7 @@ function tenRoutes(ctx: ScenarioContext) {
  * location: isolates the cost of the metrics handlers from the bundle's balancer.
  */
 function plainWithLua(ctx: { runtime: Runtime; port: number; adminPort: number; backendPorts: number[] }, http: string, location: string): string {
-  return `${ctx.runtime.loadModules.map((m) => `load_module ${m};`).join("\n")}
-worker_processes 1;
-error_log logs/error.log warn;
-pid logs/nginx.pid;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path temp/client_body;
-    proxy_temp_path temp/proxy;
-    fastcgi_temp_path temp/fastcgi;
-    uwsgi_temp_path temp/uwsgi;
-    scgi_temp_path temp/scgi;
-${http}
+  return `${nginxHead(ctx.runtime, { workers: 1 })}${http}
     upstream plain {
 ${ctx.backendPorts.map((p) => `        server 127.0.0.1:${p};`).join("\n")}
         keepalive 256;

@@ -3,7 +3,7 @@
 // concurrency capacity (a FIFO semaphore) and a status switchable at run time.
 import { join } from "node:path";
 import { Runtime } from "./runtime.js";
-import { NginxHandle, startNginx } from "./nginx.js";
+import { NginxHandle, startNginx, nginxHead } from "./nginx.js";
 
 export interface BackendSpec {
   port: number;
@@ -59,19 +59,7 @@ export function backendConf(runtime: Runtime, specs: BackendSpec[], workers = 1,
     }`;
     })
     .join("\n");
-  return `${runtime.loadModules.map((m) => `load_module ${m};`).join("\n")}
-worker_processes ${workers};
-error_log logs/error.log warn;
-pid logs/nginx.pid;
-events { worker_connections 8192; }
-http {
-    access_log off;
-    client_body_temp_path temp/client_body;
-    proxy_temp_path temp/proxy;
-    fastcgi_temp_path temp/fastcgi;
-    uwsgi_temp_path temp/uwsgi;
-    scgi_temp_path temp/scgi;
-${specs.some((b) => b.switchable) ? "    lua_shared_dict backend_state 1m;\n" : ""}${servers}
+  return `${nginxHead(runtime, { workers: workers, workerConnections: 8192 })}${specs.some((b) => b.switchable) ? "    lua_shared_dict backend_state 1m;\n" : ""}${servers}
 ${statusPort === undefined ? "" : `    server { listen 127.0.0.1:${statusPort}; location / { stub_status; } }`}
 }
 `;

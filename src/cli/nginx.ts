@@ -46,3 +46,23 @@ export function startNginx(runtime: Runtime, prefix: string, conf: string, env: 
     },
   };
 }
+
+/**
+ * The main context and the opening of the http block shared by the helper nginx instances the
+ * CLI, tests and benchmarks run (backends, plain-nginx baselines); the caller closes the block.
+ */
+export function nginxHead(runtime: Runtime, o: { workers: number; errorLog?: string; workerConnections?: number }): string {
+  return `${runtime.loadModules.map((m) => `load_module ${m};`).join("\n")}
+worker_processes ${o.workers};
+error_log ${o.errorLog ?? "logs/error.log warn"};
+pid logs/nginx.pid;
+events { worker_connections ${o.workerConnections ?? 4096}; }
+http {
+    access_log off;
+    client_body_temp_path temp/client_body;
+    proxy_temp_path temp/proxy;
+    fastcgi_temp_path temp/fastcgi;
+    uwsgi_temp_path temp/uwsgi;
+    scgi_temp_path temp/scgi;
+`;
+}
