@@ -27,10 +27,11 @@ FROM debian:bookworm-slim
 LABEL org.opencontainers.image.title="lua-resty-autoscale" lua-resty-autoscale="gateway" \
       org.opencontainers.image.description="Perimeter gateway: request-path metrics, adaptive balancing, admission control and scale signals" \
       org.opencontainers.image.licenses="MIT"
-# luajit2 runs the entrypoint's config check and nginx.conf generator (the same compiled Lua).
+# luajit2 runs the entrypoint's config check and nginx.conf generator (the same compiled Lua);
+# ca-certificates lets the actuators verify the cloud APIs' TLS certificates.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      nginx libnginx-mod-http-lua lua-resty-core lua-resty-lrucache lua-cjson luajit2 \
+      nginx libnginx-mod-http-lua lua-resty-core lua-resty-lrucache lua-cjson luajit2 ca-certificates \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/log/apt/* /var/log/dpkg.log /usr/share/doc/* /usr/share/man/* \
       /etc/nginx/sites-enabled/default \

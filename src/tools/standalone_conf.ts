@@ -23,6 +23,124 @@ interface RawConfig {
   admin?: { listen?: string | number; token?: string };
   pools: LuaTable<string, unknown>;
   routes: RawRoute[];
+  redis?: unknown;
+  sources?: unknown;
+  tls?: { ca_file?: string };
+}
+
+type Obj = LuaTable<string, unknown>;
+
+const SYSTEM_CA_BUNDLES = ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"];
+const SERVICE_ACCOUNT_CA = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
+
+function exists(path: string): boolean {
+  const [f] = io.open(path, "r");
+  if (f === undefined) return false;
+  f.close();
+  return true;
+}
+
+/** Actuator and discovery sections (as nginx_conf.ts's actuators()). */
+function actuatorSections(cfg: RawConfig): Obj[] {
+  const out: Obj[] = [];
+  const names: string[] = [];
+  for (const [name] of cfg.pools) names.push(name);
+  table.sort(names);
+  for (const name of names) {
+    const pool = cfg.pools.get(name) as Obj | undefined;
+    if (type(pool) !== "table") continue;
+    const scaling = pool!.get("scaling") as Obj | undefined;
+    const a = type(scaling) === "table" ? scaling!.get("actuator") : undefined;
+    if (type(a) === "table") out.push(a as Obj);
+    const d = pool!.get("discovery");
+    if (type(d) === "table") out.push(d as Obj);
+  }
+  return out;
+}
+
+function collectEnv(v: unknown, names: LuaTable<string, boolean>): void {
+  if (type(v) !== "table") return;
+  const o = v as Obj;
+  const env = o.get("env");
+  if (type(env) === "string") {
+    const [firstKey] = next(o);
+    const [secondKey] = next(o, firstKey);
+    if (secondKey === undefined) names.set(env as string, true);
+  }
+  for (const [, child] of pairs(o)) collectEnv(child, names);
+}
+
+/** The `env NAME;` names nginx_conf.ts's neededEnv() finds, plus the extra ones asked for. */
+function neededEnv(cfg: RawConfig, extra: string[]): string[] {
+  const names = new LuaTable<string, boolean>();
+  collectEnv(cfg.pools, names);
+  collectEnv(cfg.redis, names);
+  collectEnv(cfg.sources, names);
+  for (const a of actuatorSections(cfg)) {
+    if (a.get("type") === "aws_asg" && a.get("credentials") === undefined) {
+      for (const n of ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]) names.set(n, true);
+    }
+    if (a.get("type") === "kubernetes" && a.get("api_url") === undefined) {
+      for (const n of ["KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"]) names.set(n, true);
+    }
+  }
+  for (const n of extra) names.set(n, true);
+  const out: string[] = [];
+  for (const [n] of names) out.push(n);
+  table.sort(out);
+  return out;
+}
+
+/** The CA files lua_ssl_trusted_certificate needs (as nginx_conf.ts's trustedCaFiles()). */
+function trustedCaFiles(cfg: RawConfig): string[] {
+  const files: string[] = [];
+  const seen = new LuaTable<string, boolean>();
+  const add = (f: string) => {
+    if (!seen.get(f) && exists(f)) {
+      seen.set(f, true);
+      files.push(f);
+    }
+  };
+  for (const f of SYSTEM_CA_BUNDLES) {
+    if (exists(f)) {
+      add(f);
+      break;
+    }
+  }
+  const tls = cfg.tls;
+  if (type(tls) === "table" && type(tls!.ca_file) === "string") add(tls!.ca_file!);
+  for (const a of actuatorSections(cfg)) {
+    if (a.get("type") !== "kubernetes") continue;
+    const ca = a.get("ca_file");
+    if (type(ca) === "string") add(ca as string);
+    else if (a.get("api_url") === undefined) add(SERVICE_ACCOUNT_CA);
+  }
+  return files;
+}
+
+/** One file for lua_ssl_trusted_certificate: the only one, or the concatenation in `dir`. */
+function caBundle(files: string[], dir: string): string | undefined {
+  if (files.length === 0) return undefined;
+  if (files.length === 1) return files[0];
+  const parts: string[] = [];
+  for (const f of files) {
+    const [text] = readFile(f);
+    if (text !== undefined) parts.push(string.gsub(text, "%s+$", "")[0] + "\n");
+  }
+  const path = `${dir}/autoscale-trusted-ca.pem`;
+  writeFile(path, table.concat(parts), false);
+  return path;
+}
+
+/** nginx does not read /etc/resolv.conf (as nginx_conf.ts's resolverLine()). */
+function resolverLine(): string {
+  const [text] = readFile("/etc/resolv.conf");
+  if (text === undefined) return "";
+  const servers: string[] = [];
+  for (const [ns] of string.gmatch(text, "%f[^\n%z]%s*nameserver%s+(%S+)")) {
+    servers.push(string.find(ns, ":", 1, true)[0] !== undefined ? `[${ns}]` : ns);
+  }
+  return servers.length > 0 ? `    resolver ${table.concat(servers, " ")} valid=30s;\n` : "";
 }
 
 export interface StandaloneOptions {
@@ -36,6 +154,8 @@ export interface StandaloneOptions {
   extraServer?: string;
   /** Environment variables nginx keeps for its workers (`env NAME;`), e.g. secret references. */
   env?: string[];
+  /** Where a concatenated CA bundle is written when several CA files are trusted (the conf dir). */
+  confDir?: string;
 }
 
 function adminAddress(v: string | number | undefined): string {
@@ -90,10 +210,13 @@ export function generateStandaloneConf(cfg: RawConfig, o: StandaloneOptions): st
     : "";
   const loads: string[] = [];
   for (const m of o.loadModules) loads.push(`load_module ${m};`);
-  let envLines = "";
-  for (const name of o.env ?? []) envLines += `env ${name};\n`;
+  const envLines: string[] = [];
+  for (const name of neededEnv(cfg, o.env ?? [])) envLines.push(`env ${name};`);
+  const bundle = caBundle(trustedCaFiles(cfg), o.confDir ?? ".");
+  const tls = bundle !== undefined ? `    lua_ssl_trusted_certificate ${bundle};\n    lua_ssl_verify_depth 5;\n` : "";
   return `# Generated by \`autoscale run\` from the gateway config. Do not edit: edit the config.
 ${table.concat(loads, "\n")}
+${table.concat(envLines, "\n")}
 worker_processes ${o.workers ?? "auto"};
 error_log ${o.errorLog ?? "logs/error.log notice"};
 pid logs/nginx.pid;
@@ -107,7 +230,7 @@ http {
     uwsgi_temp_path temp/uwsgi;
     scgi_temp_path temp/scgi;
     lua_socket_log_errors off;
-
+${tls}${resolverLine()}
     include ${o.include};
 
 ${table.concat(upstreams, "\n")}
@@ -134,7 +257,7 @@ ${fallback}
     }
 ${o.extraHttp ?? ""}
 }
-${envLines}`;
+`;
 }
 
 /** Where a local health check connects to reach the admin server: "host port". */
@@ -243,14 +366,15 @@ export function main(args: string[]): number {
   }
 
   const workers = flags.get("workers");
+  const outFile = flags.get("out");
   const conf = generateStandaloneConf(cfg, {
     include,
     loadModules: lists.get("load-module"),
     workers: workers === undefined || workers === "auto" ? undefined : tonumber(workers),
     errorLog: flags.get("error-log"),
     env: lists.get("env"),
+    confDir: outFile === undefined ? undefined : string.match(outFile, "^(.*)/[^/]*$")[0],
   });
-  const outFile = flags.get("out");
   if (outFile === undefined) io.stdout.write(conf);
   else {
     const err = writeFile(outFile, conf, false);

@@ -127,7 +127,10 @@ test("the entrypoint generates the nginx.conf that `autoscale run` generates", (
   const modules = ["/usr/share/nginx/modules/ndk_http_module.so", "/usr/share/nginx/modules/ngx_http_lua_module.so"];
   const fromNode = generateNginxConf(config as any, { prefix: "/var/lib/autoscale", runtime: { binary: "nginx", loadModules: modules }, errorLog: "stderr notice", adminListen: "0.0.0.0:9180" })
     .replace(/^    include .*$/m, "    include /usr/local/share/lua-resty-autoscale/nginx/autoscale.conf;");
-  assert.equal(fromImage, fromNode);
+  // The resolver comes from each machine's /etc/resolv.conf: compare everything else exactly.
+  const machineFree = (conf: string) => conf.replace(/^    resolver .*\n/m, "");
+  assert.equal(machineFree(fromImage), machineFree(fromNode));
+  assert.match(fromImage, /lua_ssl_trusted_certificate \/etc\/ssl\/certs\/ca-certificates\.crt;/, "the image trusts the system CAs");
 });
 
 test("a gateway container balances over backend containers, counts, signals, and logs decisions as JSON", async () => {
@@ -189,8 +192,8 @@ test("a gateway container balances over backend containers, counts, signals, and
   assert.equal(body.pool, "api");
   assert.equal(body.current, 3);
   const logs = spawnSync("docker", ["logs", gw.getId()], { encoding: "utf8" });
-  const decision = logs.stderr.split("\n").find((l) => l.includes("autoscale decision {") && l.includes('"outcome":"sent"'));
-  assert.ok(decision, "the decision is logged on stderr");
+  const decision = logs.stderr.split("\n").find((l) => l.includes("autoscale_event {") && l.includes('"event":"action"') && l.includes('"outcome":"sent"'));
+  assert.ok(decision, "the action is logged on stderr as one JSON line");
   const logged = JSON.parse(decision!.slice(decision!.indexOf("{"), decision!.lastIndexOf("}") + 1));
   assert.equal(logged.decision_id, body.decision_id);
   assert.doesNotMatch(logs.stdout + logs.stderr, new RegExp(TOKEN), "the token never reaches the logs");
@@ -241,7 +244,8 @@ test("docker-compose.yml: the demo comes up and the webhook receiver logs a scal
     );
     assert.equal(signal.pool, "api");
     assert.equal(signal.current, 3);
-    assert.match(signal.reason, /req\/s at a target of 100\.00 per replica needs \d+/);
+    assert.equal(typeof signal.reason, "string");
+    assert.ok(signal.desired > signal.current && signal.desired <= 20, `a scale-up within max_replicas (desired ${signal.desired})`);
     const r = await httpRequest(`http://${gateway.getHost()}:${gateway.getMappedPort(8080)}/api/hello`);
     assert.equal(r.status, 200);
     assert.match(r.body, /^backend (fast|medium|slow)/);

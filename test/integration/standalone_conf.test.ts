@@ -86,7 +86,7 @@ test("environment overrides go into a private copy of the config, and the health
     assert.equal(readFileSync(probe, "utf8"), "127.0.0.1 9333\n");
     assert.match(r.stdout, /^        listen 9090 reuseport;$/m);
     assert.match(r.stdout, /^        listen 0\.0\.0\.0:9333;$/m);
-    assert.match(r.stdout, /\n}\nenv AWS_SECRET_ACCESS_KEY;\n$/);
+    assert.match(r.stdout, /\nenv AWS_SECRET_ACCESS_KEY;\nworker_processes /, "env lines sit in the main context, before worker_processes, as nginx_conf.ts writes them");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
