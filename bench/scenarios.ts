@@ -147,6 +147,13 @@ scenarios.push(
     nginxConf: (ctx) => plainWithLua(ctx, bundleInclude(), `            log_by_lua_block { }`),
   },
   {
+    name: "empty-access-log",
+    description: "plain nginx proxying + the bundle's include + empty access_by_lua and log_by_lua (the floor of two Lua phases)",
+    path: "/r0/bench",
+    config: tenRoutes,
+    nginxConf: (ctx) => plainWithLua(ctx, bundleInclude(), `            access_by_lua_block { }\n            log_by_lua_block { }`),
+  },
+  {
     name: "naive-shdict",
     description: "plain nginx proxying + 4 shared-dict incr per request in log_by_lua (the naive design, for comparison)",
     path: "/r0/bench",
