@@ -15,8 +15,8 @@
 import { Histogram, decodeInto, encode, mergeInto, percentiles, prometheusSlot, PROMETHEUS_SLOTS } from "./histogram";
 import { InflightRing, inflight, newInflight } from "./inflight";
 
-/** What one worker has counted for one route or peer since its last flush. */
-export interface Counters {
+/** The additive figures of a route or peer: per worker between flushes, or running totals. */
+export interface Figures {
   requests: number;
   /** 5xx answers (and, for peers, tries that failed to connect or timed out). */
   errors: number;
@@ -34,6 +34,10 @@ export interface Counters {
   /** Bytes received from the client (or sent to the peer) and sent to the client (or received from the peer). */
   bytesIn: number;
   bytesOut: number;
+}
+
+/** What one worker has counted for one route or peer since its last flush. */
+export interface Counters extends Figures {
   hist: Histogram;
   inflight: InflightRing;
   /** Dict admission of the series: 0 not decided yet, 1 own series, -1 counted under the overflow series. */
@@ -291,20 +295,7 @@ export function readWindow(dict: CounterDict, base: string, now: number, span: n
 }
 
 /** Running totals of a series since the dict was created (Prometheus counters). */
-export interface Totals {
-  requests: number;
-  errors: number;
-  /** Sum of latencies in seconds. */
-  latency: number;
-  c1: number;
-  c2: number;
-  c3: number;
-  c4: number;
-  c5: number;
-  connectFailures: number;
-  timeouts: number;
-  bytesIn: number;
-  bytesOut: number;
+export interface Totals extends Figures {
   /** Count per Prometheus bucket slot (not cumulative), 1..PROMETHEUS_SLOTS. */
   slots: number[];
 }
