@@ -111,13 +111,15 @@ test("two gateway instances sharing Redis admit the limit per window to within 1
 });
 
 test("Redis hanging then dead: requests flow under local shares without waiting, status and log say so", async () => {
-  const gw = await startGateway(config({ algorithm: "token_bucket", rate: 1000, burst: 1000 }, 300), { workers: 2 });
+  // The quota is far above what this test's clients can send on any machine, so every refusal
+  // would be a bug: the point is that requests never wait for a hanging or dead Redis.
+  const gw = await startGateway(config({ algorithm: "token_bucket", rate: 20000, burst: 20000 }, 300), { workers: 2 });
   try {
     const answers: Answer[] = [];
     const traffic = load([`${gw.url}/x`], 4, 5, Date.now() + 9000, answers);
     await sleep(1500);
     const first = await httpRequest(`${gw.url}/x`);
-    assert.equal(first.headers["ratelimit-limit"], "1000", "through Redis: the whole cluster's quota");
+    assert.equal(first.headers["ratelimit-limit"], "20000", "through Redis: the whole cluster's quota");
 
     const stoppedAt = Date.now();
     redis.kill("SIGSTOP"); // Redis hangs: connections open, no answer
@@ -153,7 +155,7 @@ test("Redis hanging then dead: requests flow under local shares without waiting,
     assert.equal(back.admission.redis.mode, "cluster");
     assert.equal(dead.admission.redis.mode, "local");
     assert.equal(local.status, 200);
-    assert.equal(local.headers["ratelimit-limit"], "500", "local share: limit / instances");
+    assert.equal(local.headers["ratelimit-limit"], "10000", "local share: limit / instances");
     assert.ok(settled.length > 50 && afterKill.length > 50);
     assert.ok(maxSettled < 250, `no request waits for the Redis timeout once it is known hanging (slowest ${maxSettled} ms)`);
     assert.ok(maxAfterKill < 250, `slowest ${maxAfterKill} ms with Redis dead`);
