@@ -1,6 +1,6 @@
 // Starting and stopping an nginx with its own prefix directory (nothing written under /etc).
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Runtime } from "./runtime.js";
 
@@ -11,6 +11,18 @@ export interface NginxHandle {
   exited: Promise<number>;
   /** Graceful stop (SIGQUIT: in-flight requests finish); resolves when nginx has exited. */
   stop(): Promise<number>;
+}
+
+/** How long a graceful stop may take before the processes are killed. */
+const STOP_GRACE_MS = 15000;
+
+/** The worker processes of an nginx master (Linux /proc). */
+function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
 }
 
 export function preparePrefix(prefix: string): void {
@@ -41,7 +53,23 @@ export function startNginx(runtime: Runtime, prefix: string, conf: string, env: 
     process: child,
     exited,
     stop: () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGQUIT");
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGQUIT");
+        // A graceful stop waits for in-flight requests and running timers; one that never ends
+        // must not hang the caller: after the grace period the master and its workers are killed.
+        const workers = child.pid === undefined ? [] : childPids(child.pid);
+        const timer = setTimeout(() => {
+          for (const pid of workers) {
+            try {
+              process.kill(pid, "SIGKILL");
+            } catch {
+              // already gone
+            }
+          }
+          child.kill("SIGKILL");
+        }, STOP_GRACE_MS);
+        void exited.then(() => clearTimeout(timer));
+      }
       return exited;
     },
   };

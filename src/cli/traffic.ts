@@ -20,13 +20,15 @@ export function startTraffic(url: string, concurrency: number, pauseMs = 0): Tra
   const loops: Promise<void>[] = [];
   const one = () =>
     new Promise<void>((resolve) => {
-      const req = request(url, { agent }, (res) => {
+      // A bounded wait: a request nobody answers counts as an error instead of stalling the loop.
+      const req = request(url, { agent, timeout: 10000 }, (res) => {
         res.resume();
         res.on("end", () => {
           stats.byStatus[res.statusCode ?? 0] = (stats.byStatus[res.statusCode ?? 0] ?? 0) + 1;
           resolve();
         });
       });
+      req.on("timeout", () => req.destroy(new Error("no answer within 10 s")));
       req.on("error", () => {
         stats.errors++;
         setTimeout(resolve, 50);
