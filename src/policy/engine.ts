@@ -55,16 +55,8 @@ export interface RuleExplanation {
 
 export interface Explanation {
   time: number;
-  inputs: {
-    current: number;
-    ready: number;
-    requests_per_second?: number;
-    in_flight?: number;
-    p99_latency_ms?: number;
-    error_ratio?: number;
-    external?: LuaTable<string, number>;
-    forecast?: number;
-  };
+  /** The inputs the decision saw (the time is `time`; route rates show as requests_per_second). */
+  inputs: Omit<PolicyInput, "now" | "route_rates">;
   rules: RuleExplanation[];
   /** The largest recommendation before stabilization and rate limits. */
   proposal: number;
