@@ -22,6 +22,8 @@ export const RATE_ALGORITHMS = ["token_bucket", "sliding_window"] as const;
 export const KEY_SOURCES = ["route", "header", "arg", "client_address", "jwt_claim"] as const;
 export const SCOPES = ["local", "cluster"] as const;
 export const CONCURRENCY_ALGORITHMS = ["gradient", "aimd", "vegas"] as const;
+/** Which answers carry the RateLimit-* headers: refusals only, or every answer of a limited route. */
+export const RATE_HEADERS = ["refused", "all"] as const;
 
 export interface KeySource {
   from: (typeof KEY_SOURCES)[number];
@@ -40,6 +42,7 @@ export interface RateRule {
 export interface RouteAdmission {
   priority: Priority;
   rate: RateRule[];
+  headers: (typeof RATE_HEADERS)[number];
   adaptive?: AdaptiveRateOptions;
 }
 
@@ -122,8 +125,9 @@ export function validateAdmission(p: Problems, path: string, raw: Json): RouteAd
   const o = readObject(p, path, raw, false);
   if (o === undefined) return undefined;
   const before = p.list.length;
-  rejectUnknownKeys(p, path, o, ["priority", "rate", "adaptive"]);
+  rejectUnknownKeys(p, path, o, ["priority", "rate", "headers", "adaptive"]);
   const priority = readEnum(p, join(path, "priority"), o.get("priority"), PRIORITIES, "normal");
+  const headers = readEnum(p, join(path, "headers"), o.get("headers"), RATE_HEADERS, "refused");
   const rules: RateRule[] = [];
   const ratePath = join(path, "rate");
   const rawRules = readArray(p, ratePath, o.get("rate"), false);
@@ -140,8 +144,8 @@ export function validateAdmission(p: Problems, path: string, raw: Json): RouteAd
     for (const r of rules) if (r.limiter.kind === "token_bucket" && r.key.from === "route") hasBucket = true;
     if (!hasBucket) p.add(join(path, "adaptive"), "needs a token_bucket rate rule keyed by route to adjust");
   }
-  if (p.list.length > before || priority === undefined) return undefined;
-  return { priority, rate: rules, adaptive };
+  if (p.list.length > before || priority === undefined || headers === undefined) return undefined;
+  return { priority, rate: rules, headers, adaptive };
 }
 
 /** A pool's "concurrency" section: the adaptive limit and how it sheds by priority. */

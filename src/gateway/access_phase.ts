@@ -16,6 +16,7 @@ export function access(routeName?: string): void {
     pick: undefined,
     picker: undefined,
     pickedAt: undefined,
+    tries: 0,
     startSecond: inflightStarted(s, route),
     peer: undefined,
     peerSecond: undefined,

@@ -100,7 +100,7 @@ function checkLocal(g: RouteGuard, now: number): void {
     refuseRate(g.localLimiters[decider], r.cluster ? r.fallbackPolicy : r.rule.policy, reset);
   }
   if (reason === "would_reject") g.counts.would_reject += 1;
-  setRateHeaders(g.localLimiters[decider], r.cluster ? r.fallbackPolicy : r.rule.policy, remaining, reset);
+  if (g.headersOnAdmitted) setRateHeaders(g.localLimiters[decider], r.cluster ? r.fallbackPolicy : r.rule.policy, remaining, reset);
 }
 
 /**
@@ -196,7 +196,7 @@ function checkCluster(g: RouteGuard, now: number): void {
     g.counts.rejected += 1;
     refuseRate(refusedLimiter, refusedPolicy, refusedWait);
   }
-  if (best >= 0) setRateHeaders(bestLimiter, bestPolicy, bestRemaining, bestReset);
+  if (best >= 0 && g.headersOnAdmitted) setRateHeaders(bestLimiter, bestPolicy, bestRemaining, bestReset);
 }
 
 function refuseUnavailable(wait: number): never {

@@ -72,6 +72,8 @@ export interface RouteGuard {
   priority: Priority;
   rules: RuleRuntime[];
   ruleCount: number;
+  /** RateLimit-* headers on admitted answers too (limits.headers = "all"). */
+  headersOnAdmitted: boolean;
   hasCluster: boolean;
   /** rules[i].rule.limiter, or its fallback share for cluster rules (local mode). */
   localLimiters: RateLimiter[];
@@ -183,6 +185,7 @@ export function buildAdmission(s: GatewayState, now: number): AdmissionRuntime {
       priority: c.limits?.priority ?? "normal",
       rules,
       ruleCount: rules.length,
+      headersOnAdmitted: c.limits?.headers === "all",
       hasCluster,
       localLimiters,
       localKeys,

@@ -88,7 +88,7 @@ export function balance(poolName: string): void {
   if (ctx === undefined) {
     // No access phase ran for this location: the balancer makes the request's context (without
     // a route: the log phase resolves it).
-    ctx = { route: undefined as unknown as RouteRuntime, pick: undefined, picker: undefined, pickedAt: 0 };
+    ctx = { route: undefined as unknown as RouteRuntime, pick: undefined, picker: undefined, pickedAt: 0, tries: 0 };
     ngx.ctx.autoscale = ctx;
   }
   if (ctx.pick !== undefined) {
@@ -106,6 +106,7 @@ export function balance(poolName: string): void {
   ctx.pick = peer;
   ctx.picker = b;
   ctx.pickedAt = now;
+  ctx.tries += 1;
   peerTryStarted(ctx, b.pool.byAddress.get(peer.key));
   const [ok, err] = set_current_peer(peer.host, peer.port);
   if (!ok) ngx.log(ngx.ERR, "autoscale: cannot set peer ", peer.key, ": ", err);

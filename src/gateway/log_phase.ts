@@ -3,7 +3,7 @@
 import { PeerRuntime, getState } from "./state";
 import { resolveRoute } from "./routing";
 import { currentContext } from "./request_context";
-import { countPeer, countRoute, countTries, inflightFinished } from "./metrics";
+import { countBalancedTry, countPeer, countRoute, countTries, inflightFinished } from "./metrics";
 import { feedback } from "./balancing";
 import { finish as finishAdmission } from "./admission";
 
@@ -23,17 +23,21 @@ export function log(routeName?: string): void {
   // The balancer's pick: its outcome feeds the balancer, and it names the peer without
   // reading $upstream_addr (the fallback below, for requests balanced elsewhere).
   const pool = route.pool;
-  let peer: PeerRuntime | undefined = ctx === undefined ? undefined : feedback(ctx, status, now);
   if (pool === undefined) return;
-  if (peer === undefined) {
-    const addr = ngx.var.upstream_addr;
-    if (addr === undefined) return;
-    peer = pool.byAddress.get(addr);
-    if (peer === undefined) {
-      // Several tries ("a:1, b:2"): each is counted for its peer.
-      countTries(pool, route, addr);
-      return;
-    }
+  if (ctx !== undefined && ctx.pick !== undefined) {
+    const rtt = now - ctx.pickedAt!;
+    const peer = feedback(ctx, status, now);
+    if (peer === undefined) return;
+    // One try whose answer is the client's: the pick already says who, when and how it went, so
+    // no $upstream_* variable is read. Retries and nginx's own 502/504/499 take the long way.
+    if (ctx.tries === 1 && status >= 100 && status !== 502 && status !== 504 && status !== 499) countBalancedTry(s, peer, route, status, rtt);
+    else countPeer(s, peer, pool, route);
+    return;
   }
-  countPeer(s, peer, pool, route);
+  const addr = ngx.var.upstream_addr;
+  if (addr === undefined) return;
+  const peer: PeerRuntime | undefined = pool.byAddress.get(addr);
+  // Several tries ("a:1, b:2"): each is counted for its peer.
+  if (peer === undefined) countTries(pool, route, addr);
+  else countPeer(s, peer, pool, route);
 }

@@ -139,12 +139,23 @@ export function countPeer(s: GatewayState, peer: PeerRuntime, pool: PoolRuntime,
     if (!connectFailed && code !== 502) timedOut = lastIsDash(ngx.var.upstream_header_time);
   }
   countTry(peer, route, code, latency, connectFailed, timedOut);
-  if (s.config.metrics.bytes) {
-    const c = peer.counters;
-    c.bytesIn += tonumber(ngx.var.upstream_bytes_sent) ?? 0;
-    c.bytesOut += tonumber(ngx.var.upstream_bytes_received) ?? 0;
-  }
+  if (s.config.metrics.bytes) countPeerBytes(peer.counters);
   return code === undefined || code >= 500 || connectFailed || timedOut;
+}
+
+function countPeerBytes(c: Counters): void {
+  c.bytesIn += tonumber(ngx.var.upstream_bytes_sent) ?? 0;
+  c.bytesOut += tonumber(ngx.var.upstream_bytes_received) ?? 0;
+}
+
+/**
+ * log phase: counts the only try of a request the bundle's balancer made, when the client's
+ * status is the peer's answer: its latency is the balancer's (pick to end), no $upstream_* list
+ * to parse.
+ */
+export function countBalancedTry(s: GatewayState, peer: PeerRuntime, route: RouteRuntime, status: number, latency: number): void {
+  countTry(peer, route, status, latency, false, false);
+  if (s.config.metrics.bytes) countPeerBytes(peer.counters);
 }
 
 function listItems(list: string | undefined): string[] {

@@ -17,6 +17,8 @@ export interface RequestContext {
   picker?: PoolBalancer;
   /** ngx.now() when `pick` was made: the try's response time is measured from here. */
   pickedAt?: number;
+  /** Tries the bundle's balancer made for this request (0 when it made none). */
+  tries: number;
   /** Second the request started, when the access phase counted it in flight (metrics). */
   startSecond?: number;
   /** Peer of the current upstream try counted in flight, and the second its try started (metrics). */

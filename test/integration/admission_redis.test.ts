@@ -78,7 +78,7 @@ function config(rule: Record<string, unknown>, timeoutMs = 300) {
   return {
     redis: { host: "127.0.0.1", port: redisPort, instances: 2, timeout_ms: timeoutMs },
     pools: { api: pool(backends.ports) },
-    routes: [{ name: "api", match: { prefix: "/" }, pool: "api", limits: { rate: [{ scope: "cluster", ...rule }] } }],
+    routes: [{ name: "api", match: { prefix: "/" }, pool: "api", limits: { headers: "all", rate: [{ scope: "cluster", ...rule }] } }],
   };
 }
 

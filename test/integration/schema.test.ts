@@ -232,6 +232,8 @@ const cases: Case[] = [
   { name: "route breaker", config: withRoute({ breaker: { consecutive_failures: 0 } }), ok: true },
   // route limits
   { name: "limits with every rule kind", config: { redis: {}, ...withRoute({ limits: { priority: "critical", rate: [{ algorithm: "token_bucket", rate: 5 }, { algorithm: "sliding_window", limit: 100, key: { from: "header", name: "X-Key" }, scope: "cluster", dry_run: true }], adaptive: { min_rate: 1, max_rate: 5 } } }) }, ok: true },
+  { name: "limits with RateLimit headers on every answer", config: withRoute({ limits: { headers: "all", rate: [{ algorithm: "token_bucket", rate: 5 }] } }), ok: true },
+  { name: "limits unknown headers choice", config: withRoute({ limits: { headers: "always", rate: [{ algorithm: "token_bucket", rate: 5 }] } }), path: "routes[0].limits.headers" },
   { name: "limits unknown priority", config: withRoute({ limits: { priority: "high" } }), path: "routes[0].limits.priority" },
   { name: "rate rule without algorithm", config: withRoute({ limits: { rate: [{ rate: 5 }] } }), path: "routes[0].limits.rate[0].algorithm" },
   { name: "token bucket without rate", config: withRoute({ limits: { rate: [{ algorithm: "token_bucket" }] } }), path: "routes[0].limits.rate[0].rate" },
