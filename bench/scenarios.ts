@@ -73,10 +73,11 @@ function tenRoutes(ctx: ScenarioContext) {
  * Plain nginx proxying (nginx's own round robin, as the plain target) with extra Lua in the
  * location: isolates the cost of the metrics handlers from the bundle's balancer.
  */
-function plainWithLua(ctx: { runtime: Runtime; port: number; adminPort: number; backendPorts: number[] }, http: string, location: string): string {
+function plainWithLua(ctx: { runtime: Runtime; port: number; adminPort: number; backendPorts: number[] }, http: string, location: string, balancer?: string): string {
+  const servers = balancer === undefined ? ctx.backendPorts.map((p) => `        server 127.0.0.1:${p};`).join("\n") : `        server 0.0.0.1;\n        balancer_by_lua_block { ${balancer} }`;
   return `${nginxHead(ctx.runtime, { workers: 1 })}${http}
     upstream plain {
-${ctx.backendPorts.map((p) => `        server 127.0.0.1:${p};`).join("\n")}
+${servers}
         keepalive 256;
     }
     server {
@@ -161,6 +162,59 @@ scenarios.push(
     nginxConf: (ctx) => plainWithLua(ctx, bundleInclude() + "\n    lua_shared_dict naive_metrics 16m;", NAIVE_LOG),
   },
 );
+
+// ---- Per-capability cost against plain nginx (issues 4 and 5) ------------------------------------
+// Each capability alone in an otherwise plain nginx location, so its cost is not mixed with the
+// other phases': the balancer with its log-phase update (no access phase), and admission in the
+// access phase with its log-phase release (nginx's own round robin).
+
+const onePool = (algorithm: string) => (ctx: ScenarioContext) => ({
+  pools: { api: { peers: peers(ctx.backendPorts), balancer: algorithm } },
+  routes: [{ name: "api", match: { prefix: "/api" }, pool: "api" }],
+});
+
+/**
+ * The reference's minimal Lua balancer: round robin over the three ports in plain Lua, one
+ * set_current_peer per request (measured on the reference machine: +1.5 us, 0.90x).
+ */
+const MINIMAL_BALANCER = (ports: number[]) =>
+  `local rr = package.loaded.bench_rr if not rr then rr = { i = 0, ports = {${ports.join(", ")}} } package.loaded.bench_rr = rr end rr.i = rr.i % #rr.ports + 1 require("ngx.balancer").set_current_peer("127.0.0.1", rr.ports[rr.i])`;
+
+scenarios.push(
+  {
+    name: "balancer-minimal",
+    description: "plain nginx location + a minimal plain-Lua round-robin balancer_by_lua (the reference's floor for any Lua balancer)",
+    path: "/api/bench",
+    config: onePool("round_robin"),
+    nginxConf: (ctx) => plainWithLua(ctx, bundleInclude(), "", MINIMAL_BALANCER(ctx.backendPorts)),
+  },
+);
+for (const algorithm of ["ewma", "round_robin"]) {
+  scenarios.push({
+    name: `balancer-log-${algorithm}`,
+    description: `plain nginx location + the bundle's ${algorithm} balancer_by_lua and its log-phase update (feedback, outlier detection, peer and route metrics); no access phase`,
+    path: "/api/bench",
+    config: onePool(algorithm),
+    nginxConf: (ctx) => plainWithLua(ctx, bundleInclude(), `            log_by_lua_block { require("resty.autoscale").log("api") }`, `require("resty.autoscale").balance("api")`),
+  });
+}
+scenarios.push({
+  name: "admission-access-log",
+  description: "plain nginx proxying + the bundle's access and log handlers with a route token bucket and the pool's gradient concurrency limit, at a load that triggers neither (compare with metrics-access-log: the same handlers without limits)",
+  path: "/api/bench",
+  config: (ctx) => ({
+    pools: {
+      api: {
+        peers: peers(ctx.backendPorts),
+        balancer: "round_robin",
+        concurrency: { algorithm: "gradient", min_limit: 256, initial_limit: 512, max_limit: 4096 },
+      },
+    },
+    routes: [{ name: "api", match: { prefix: "/api" }, pool: "api", limits: { rate: [{ algorithm: "token_bucket", rate: 1000, burst: 100000000 }] } }],
+  }),
+  nginxConf: (ctx) =>
+    plainWithLua(ctx, bundleInclude(), `            access_by_lua_block { require("resty.autoscale").access("api") }\n            log_by_lua_block { require("resty.autoscale").log("api") }`),
+});
 
 // The balancer's per-request cost (target: peak-EWMA with its log-phase update at least 0.87x of
 // plain nginx requests/s, at most +2.5 us worker CPU per request). Same gateway shape as slice;

@@ -74,7 +74,7 @@ const routes = [
 const pools = () => ({ p10: onePeer(port10), p50: onePeer(port50), p200: onePeer(port200), p404: onePeer(port404), p503: onePeer(port503) });
 
 test("counts by class and bytes exactly over two workers; p50/p99 of 10, 50 and 200 ms backends within 5 %; Prometheus agrees", async () => {
-  const gw = await startGateway({ metrics: { windows: [60] }, pools: pools(), routes }, { workers: 2 });
+  const gw = await startGateway({ metrics: { windows: [60], bytes: true }, pools: pools(), routes }, { workers: 2 });
   try {
     await send((i) => `${gw.url}/r10/${i}`, 60, 6);
     await send((i) => `${gw.url}/r50/${i}`, 40, 8);
@@ -203,6 +203,7 @@ test("windows slide: after traffic stops the rate falls to zero within the windo
       return st.routes.r10.windows[`${span}s`].rate > 0 ? st : undefined;
     });
     assert.ok(Math.abs(s.routes.r10.windows[`${span}s`].rate - s.routes.r10.windows[`${span}s`].requests / span) < 1e-9);
+    assert.equal(s.routes.r10.windows[`${span}s`].bytesOut, 0, "metrics.bytes is off by default");
     const stopped = Date.now();
     const zero = await eventually("rate back to zero", (span + 3) * 1000, async () => {
       const st = await gw.status();
