@@ -5,9 +5,16 @@
 //   drops by one for each interval a peer goes without being ejected.
 // - At most max_ejection_percent of the pool is ejected at once, rounded down but at least one
 //   peer, and never the last serving peer of the pool.
+// - Latency outliers (ours; Envoy has none, AWS ALB's anomaly mitigation is the precedent): a
+//   peer whose mean latency of successful tries is above latency_factor x the median of the
+//   pool's peers (at least latency_minimum_hosts peers with latency_request_volume tries each,
+//   counted since the interval began) is ejected the same way. Peak-EWMA alone still sends a 5x
+//   slower peer a few percent of the requests at high concurrency (load = cost x (in-flight + 1)
+//   ties at 4 in-flight requests on a fast peer), and those few percent are the pool's p99. The
+//   median is robust: when the whole pool slows down, nobody is an outlier.
 // - `record` runs per request (log phase): one table lookup and a few counters. `evaluate`
-//   runs from a timer (about every second): un-ejects peers whose time passed and, once per
-//   interval, runs the success-rate analysis.
+//   runs from a timer (every 0.25 s): un-ejects peers whose time passed, runs the latency rule
+//   and, once per interval, the success-rate analysis.
 
 export interface OutlierOptions {
   /** 0 disables the consecutive-failures rule. */
@@ -23,6 +30,12 @@ export interface OutlierOptions {
   success_rate_minimum_hosts: number;
   /** Requests a peer needs in the interval to take part in the analysis. */
   success_rate_request_volume: number;
+  /** A peer this many times slower than the pool's median is ejected; 0 disables the rule. */
+  latency_factor: number;
+  /** Fewer qualifying peers than this: no latency analysis. */
+  latency_minimum_hosts: number;
+  /** Successful tries a peer needs since the interval began to take part in the latency analysis. */
+  latency_request_volume: number;
 }
 
 export const OUTLIER_DEFAULTS: OutlierOptions = {
@@ -34,6 +47,9 @@ export const OUTLIER_DEFAULTS: OutlierOptions = {
   success_rate_stdev_factor: 1.9,
   success_rate_minimum_hosts: 5,
   success_rate_request_volume: 100,
+  latency_factor: 3,
+  latency_minimum_hosts: 3,
+  latency_request_volume: 20,
 };
 
 export interface OutlierPeer {
@@ -48,6 +64,9 @@ export interface OutlierPeer {
   ejectedThisInterval: boolean;
   /** When it last came back from an ejection (slow start starts here); 0 = never ejected. */
   returnedAt: number;
+  /** Successful tries since the interval began (or it came back), and the sum of their latencies. */
+  latencyCount: number;
+  latencySum: number;
 }
 
 export interface OutlierState {
@@ -59,7 +78,7 @@ export interface OutlierState {
 }
 
 function newPeer(key: string): OutlierPeer {
-  return { key, consecutive: 0, requests: 0, successes: 0, ejected: false, ejectedUntil: 0, timesEjected: 0, ejectedThisInterval: false, returnedAt: 0 };
+  return { key, consecutive: 0, requests: 0, successes: 0, ejected: false, ejectedUntil: 0, timesEjected: 0, ejectedThisInterval: false, returnedAt: 0, latencyCount: 0, latencySum: 0 };
 }
 
 export function create(keys: string[], options: OutlierOptions, now: number): OutlierState {
@@ -108,16 +127,18 @@ function eject(state: OutlierState, peer: OutlierPeer, now: number): boolean {
 }
 
 /**
- * One finished try. Returns true when this failure ejected the peer (the shell then re-syncs
- * the balancer so the peer gets nothing from the next pick on).
+ * One finished try of `latency` seconds. Returns true when this failure ejected the peer (the
+ * shell then re-syncs the balancer so the peer gets nothing from the next pick on).
  */
-export function record(state: OutlierState, key: string, now: number, failed: boolean): boolean {
+export function record(state: OutlierState, key: string, now: number, failed: boolean, latency: number): boolean {
   const peer = state.byKey.get(key);
   if (peer === undefined) return false;
   peer.requests++;
   if (!failed) {
     peer.successes++;
     peer.consecutive = 0;
+    peer.latencyCount++;
+    peer.latencySum += latency;
     return false;
   }
   peer.consecutive++;
@@ -162,10 +183,40 @@ function successRatePass(state: OutlierState, now: number): boolean {
   return changed;
 }
 
+/** The median of a short list (sorted in place). */
+function median(xs: number[]): number {
+  table.sort(xs);
+  const n = xs.length;
+  const mid = math.floor(n / 2);
+  return n % 2 === 1 ? xs[mid] : (xs[mid - 1] + xs[mid]) / 2;
+}
+
+function latencyPass(state: OutlierState, now: number): boolean {
+  const o = state.options;
+  if (o.latency_factor <= 0) return false;
+  const means: number[] = [];
+  for (const peer of state.peers) {
+    if (!peer.ejected && peer.latencyCount >= o.latency_request_volume) means.push(peer.latencySum / peer.latencyCount);
+  }
+  if (means.length < o.latency_minimum_hosts || means.length === 0) return false;
+  const threshold = o.latency_factor * median(means);
+  let changed = false;
+  for (const peer of state.peers) {
+    if (!peer.ejected && peer.latencyCount >= o.latency_request_volume && peer.latencySum / peer.latencyCount > threshold) {
+      if (eject(state, peer, now)) {
+        peer.latencyCount = 0;
+        peer.latencySum = 0;
+        changed = true;
+      }
+    }
+  }
+  return changed;
+}
+
 /**
- * Timer work: un-ejects peers whose time is up and, when the interval ends, runs the
- * success-rate analysis, decays ejection counts and resets the interval counters. Returns true
- * when any peer changed state.
+ * Timer work: un-ejects peers whose time is up, runs the latency rule and, when the interval
+ * ends, the success-rate analysis, decays ejection counts and resets the interval counters.
+ * Returns true when any peer changed state.
  */
 export function evaluate(state: OutlierState, now: number): boolean {
   let changed = false;
@@ -174,10 +225,13 @@ export function evaluate(state: OutlierState, now: number): boolean {
       peer.ejected = false;
       peer.consecutive = 0;
       peer.returnedAt = now;
+      peer.latencyCount = 0;
+      peer.latencySum = 0;
       state.ejectedCount--;
       changed = true;
     }
   }
+  if (latencyPass(state, now)) changed = true;
   if (now < state.intervalEnd) return changed;
   if (successRatePass(state, now)) changed = true;
   for (const peer of state.peers) {
@@ -185,6 +239,8 @@ export function evaluate(state: OutlierState, now: number): boolean {
     peer.ejectedThisInterval = false;
     peer.requests = 0;
     peer.successes = 0;
+    peer.latencyCount = 0;
+    peer.latencySum = 0;
   }
   state.intervalEnd = now + state.options.interval;
   return changed;

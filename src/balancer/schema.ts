@@ -85,6 +85,9 @@ const OUTLIER_KEYS = [
   "success_rate_stdev_factor",
   "success_rate_minimum_hosts",
   "success_rate_request_volume",
+  "latency_factor",
+  "latency_minimum_hosts",
+  "latency_request_volume",
 ];
 
 /** Undefined when detection is switched off ("enabled": false); problems go to `p`. */
@@ -108,7 +111,11 @@ function readOutlier(p: Problems, path: string, v: Json): OutlierOptions | undef
       readInteger(p, join(path, "success_rate_minimum_hosts"), o.get("success_rate_minimum_hosts"), 1, 10000, d.success_rate_minimum_hosts) ?? d.success_rate_minimum_hosts,
     success_rate_request_volume:
       readInteger(p, join(path, "success_rate_request_volume"), o.get("success_rate_request_volume"), 1, 1e9, d.success_rate_request_volume) ?? d.success_rate_request_volume,
+    latency_factor: readNumber(p, join(path, "latency_factor"), o.get("latency_factor"), 0, 1000, d.latency_factor) ?? d.latency_factor,
+    latency_minimum_hosts: readInteger(p, join(path, "latency_minimum_hosts"), o.get("latency_minimum_hosts"), 3, 10000, d.latency_minimum_hosts) ?? d.latency_minimum_hosts,
+    latency_request_volume: readInteger(p, join(path, "latency_request_volume"), o.get("latency_request_volume"), 1, 1e9, d.latency_request_volume) ?? d.latency_request_volume,
   };
+  if (r.latency_factor > 0 && r.latency_factor <= 1) p.add(join(path, "latency_factor"), `expected 0 (off) or a factor above 1, got ${r.latency_factor}`);
   return enabled ? r : undefined;
 }
 

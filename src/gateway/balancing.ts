@@ -57,7 +57,7 @@ export interface PoolBalancer {
 function finishTry(b: PoolBalancer, peer: BalancedPeer, rtt: number, failed: boolean, now: number): void {
   b.algo.after(b.state, peer, now, rtt, failed);
   const o = b.outlier;
-  if (o !== undefined && outlier.record(o, peer.key, now, failed)) resync(b, now);
+  if (o !== undefined && outlier.record(o, peer.key, now, failed, rtt)) resync(b, now);
 }
 
 /**

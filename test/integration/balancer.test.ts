@@ -174,21 +174,24 @@ test("admin API: a drained peer reports drained once its in-flight requests fini
   }
 });
 
-test("a slow peer: share and latency per algorithm (peak-EWMA keeps the slow peer under 15 %)", async (t) => {
+test("a slow peer: share and latency per algorithm (peak-EWMA keeps the slow peer under 15 %, latency ejection under 2 %)", async (t) => {
   const be = await startTestBackends([{ delay: 0.01 }, { delay: 0.01 }, { delay: 0.05 }]);
   const [f1, f2, slow] = be.ports;
   try {
     const results: Record<string, any> = {};
-    for (const algorithm of ["round_robin", "least_request", "ewma", "ewma (two fast only)"]) {
-      const peers = algorithm.includes("two fast") ? [peer(f1), peer(f2)] : [peer(f1), peer(f2), peer(slow)];
-      const gw = await startGateway({ pools: { api: { peers, balancer: algorithm.split(" ")[0] } }, routes: [{ name: "api", match: { prefix: "/" }, pool: "api" }] }, { workers: 2 });
+    // The algorithms on their own (latency ejection off), then peak-EWMA as configured by default.
+    for (const name of ["round_robin", "least_request", "ewma", "ewma (latency ejection)", "ewma (two fast only)"]) {
+      const peers = name.includes("two fast") ? [peer(f1), peer(f2)] : [peer(f1), peer(f2), peer(slow)];
+      const algorithm = name.split(" ")[0];
+      const balancer = name.includes("(") ? algorithm : { algorithm, outlier: { latency_factor: 0 } };
+      const gw = await startGateway({ pools: { api: { peers, balancer } }, routes: [{ name: "api", match: { prefix: "/" }, pool: "api" }] }, { workers: 2 });
       try {
         const load = startLoad(`${gw.url}/x`, 16);
         await sleep(4000);
         await load.stop();
         const s = summarize(load.samples, 1000);
-        results[algorithm] = { requests: s.requests, p50_ms: s.p50_ms, p99_ms: s.p99_ms, slow_share: s.share[slow] ?? 0, errors: load.errors + s.non2xx };
-        t.diagnostic(`${algorithm.padEnd(22)} p50 ${s.p50_ms.toFixed(1)} ms  p99 ${s.p99_ms.toFixed(1)} ms  slow share ${((s.share[slow] ?? 0) * 100).toFixed(1)} %  (${s.requests} requests)`);
+        results[name] = { requests: s.requests, p50_ms: s.p50_ms, p99_ms: s.p99_ms, slow_share: s.share[slow] ?? 0, errors: load.errors + s.non2xx };
+        t.diagnostic(`${name.padEnd(24)} p50 ${s.p50_ms.toFixed(1)} ms  p99 ${s.p99_ms.toFixed(1)} ms  slow share ${((s.share[slow] ?? 0) * 100).toFixed(1)} %  (${s.requests} requests)`);
       } finally {
         await gw.stop();
       }
@@ -197,6 +200,8 @@ test("a slow peer: share and latency per algorithm (peak-EWMA keeps the slow pee
     assert.ok(results.ewma.slow_share < 0.15, `peak-EWMA slow share ${results.ewma.slow_share}`);
     assert.ok(results.round_robin.slow_share > 0.25, `round robin ignores speed: ${results.round_robin.slow_share}`);
     assert.ok(results.least_request.slow_share < results.round_robin.slow_share);
+    // Ejected once it has 20 tries and is 3x slower than the median: a fraction of a second.
+    assert.ok(results["ewma (latency ejection)"].slow_share < 0.02, `latency ejection: slow share ${results["ewma (latency ejection)"].slow_share}`);
   } finally {
     await be.stop();
   }

@@ -209,6 +209,9 @@ const cases: Case[] = [
   { name: "balancer failure_statuses empty", config: withPool({ balancer: { failure_statuses: [] } }), path: "pools.api.balancer.failure_statuses" },
   { name: "health_check path with a space", config: withPool({ balancer: { health_check: { path: "/a b" } } }), path: "pools.api.balancer.health_check.path" },
   { name: "health_check path without /", config: withPool({ balancer: { health_check: { path: "healthz" } } }), path: "pools.api.balancer.health_check.path" },
+  { name: "outlier latency rule tuned", config: withPool({ balancer: { outlier: { latency_factor: 2.5, latency_minimum_hosts: 4, latency_request_volume: 50 } } }), ok: true },
+  { name: "outlier latency rule off", config: withPool({ balancer: { outlier: { latency_factor: 0 } } }), ok: true },
+  { name: "outlier latency factor of 1", config: withPool({ balancer: { outlier: { latency_factor: 1 } } }), path: "pools.api.balancer.outlier.latency_factor" },
   { name: "outlier enabled as a string", config: withPool({ balancer: { outlier: { enabled: "no" } } }), path: "pools.api.balancer.outlier.enabled" },
   // admission: pool concurrency and breakers
   { name: "concurrency every algorithm default", config: withPool({ concurrency: {} }), ok: true },

@@ -23,6 +23,9 @@ describe("balancer options", function()
     assert.are.equal(30, o.outlier.base_ejection_time)
     assert.are.equal(10, o.outlier.max_ejection_percent)
     assert.are.equal(1.9, o.outlier.success_rate_stdev_factor)
+    assert.are.equal(3, o.outlier.latency_factor)
+    assert.are.equal(3, o.outlier.latency_minimum_hosts)
+    assert.are.equal(20, o.outlier.latency_request_volume)
     assert.is_nil(o.slow_start)
     assert.is_nil(o.health_check)
   end)
@@ -61,6 +64,8 @@ describe("balancer options", function()
     { raw = '{"slow_start": true}', want = "pools.api.balancer.slow_start: expected object, got true" },
     { raw = '{"outlier": {"consecutive_failures": 2.5}}', want = "pools.api.balancer.outlier.consecutive_failures: expected integer 0-1000, got 2.5" },
     { raw = '{"outlier": {"max_ejection_percent": 150}}', want = "pools.api.balancer.outlier.max_ejection_percent: expected number 0-100, got 150" },
+    { raw = '{"outlier": {"latency_factor": 0.5}}', want = "pools.api.balancer.outlier.latency_factor: expected 0 (off) or a factor above 1, got 0.5" },
+    { raw = '{"outlier": {"latency_minimum_hosts": 2}}', want = "pools.api.balancer.outlier.latency_minimum_hosts: expected integer 3-10000, got 2" },
     { raw = '{"outlier": {"base_ejection_time": "30s"}}', want = 'pools.api.balancer.outlier.base_ejection_time: expected number 0.1-86400, got "30s"' },
     { raw = '{"health_check": {"path": "health"}}', want = 'pools.api.balancer.health_check.path: expected a path starting with / (no spaces), got "health"' },
     { raw = '{"health_check": {"interval": 1, "timeout": 2}}', want = "pools.api.balancer.health_check.timeout: must not exceed interval (1), got 2" },

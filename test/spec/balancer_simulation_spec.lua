@@ -117,7 +117,7 @@ local function simulate(name, servers, opts)
       end
       local failed = s.fails == true
       algo.after(state, req.peer, now, now - req.sent, failed)
-      if ejection and outlier.record(ejection, req.peer.key, now, failed) then resync(now) end
+      if ejection and outlier.record(ejection, req.peer.key, now, failed, now - req.sent) then resync(now) end
       if failed and req.tries < 1 then
         -- proxy_next_upstream: one more try, never to the peer that just failed.
         req.tries = req.tries + 1
@@ -209,6 +209,7 @@ describe("simulation: a peer that refuses every connection", function()
   local OUTLIER = {
     consecutive_failures = 5, interval = 10, base_ejection_time = 30, max_ejection_time = 300, max_ejection_percent = 50,
     success_rate_stdev_factor = 1.9, success_rate_minimum_hosts = 5, success_rate_request_volume = 100,
+    latency_factor = 3, latency_minimum_hosts = 3, latency_request_volume = 20,
   }
 
   for _, name in ipairs({ "round_robin", "least_request", "ewma" }) do
