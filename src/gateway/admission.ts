@@ -18,21 +18,6 @@ import { CounterStore } from "../admission/store";
 import { LIMITS_DICT, PoolGuard, RouteGuard, RuleRuntime, getAdmission } from "./admission_runtime";
 import { connectRedis, health, markRedisFailure, redisDecide, releaseRedis } from "./admission_redis";
 
-/**
- * What admission keeps in the request's context for the log phase: as few fields as possible
- * (each new field can grow the ctx table).
- */
-interface AdmissionContext extends RequestContext {
-  /** Set when the request passed every check and its outcome feeds a breaker or a limit. */
-  admGuard?: RouteGuard;
-  /** Set when the request counts in its pool's in-flight requests: the count at admission. */
-  admInflight?: number;
-  /** When it left the queue; absent when it never waited (the request's start time counts). */
-  admStart?: number;
-  admRouteProbe?: boolean;
-  admPoolProbe?: boolean;
-}
-
 /** Seconds between two looks of a queued request at its pool. */
 const QUEUE_POLL = 0.002;
 /** Retry-After of a request shed by the concurrency limit. */
@@ -235,7 +220,6 @@ export function admit(ctx: RequestContext): void {
   if (rt === undefined) return;
   const g = rt.routes.get(ctx.route);
   if (g === undefined) return;
-  const actx = ctx as AdmissionContext;
   const now = ngx.now();
   if (g.ruleCount > 0) {
     if (g.hasCluster && health.mode === "cluster") checkCluster(g, now);
@@ -249,22 +233,22 @@ export function admit(ctx: RequestContext): void {
       g.counts.breaker_open += 1;
       refuseUnavailable(breakers.retryAfter(rb, g.breakerOptions!, now));
     }
-    actx.admRouteProbe = probe;
+    ctx.admRouteProbe = probe;
   }
   const pg = g.pool;
   if (pg === undefined) {
-    if (rb !== undefined) actx.admGuard = g;
+    if (rb !== undefined) ctx.admGuard = g;
     return;
   }
   const pb = pg.breaker;
   if (pb !== undefined) {
     const [ok, probe] = breakers.allow(pb, pg.breakerOptions!, now);
     if (!ok) {
-      releaseProbe(rb, actx.admRouteProbe);
+      releaseProbe(rb, ctx.admRouteProbe);
       g.counts.breaker_open += 1;
       refuseUnavailable(breakers.retryAfter(pb, pg.breakerOptions!, now));
     }
-    actx.admPoolProbe = probe;
+    ctx.admPoolProbe = probe;
   }
   const limit = pg.limit;
   if (limit !== undefined) {
@@ -276,39 +260,38 @@ export function admit(ctx: RequestContext): void {
       if (decision === "queue") {
         g.counts.queued += 1;
         admitted = waitInQueue(pg, priority === "critical", priority, now);
-        if (admitted) actx.admStart = ngx.now();
+        if (admitted) ctx.admStart = ngx.now();
       }
       if (!admitted) {
-        releaseProbe(rb, actx.admRouteProbe);
-        releaseProbe(pb, actx.admPoolProbe);
+        releaseProbe(rb, ctx.admRouteProbe);
+        releaseProbe(pb, ctx.admPoolProbe);
         g.counts.shed += 1;
         refuseUnavailable(SHED_RETRY_AFTER);
       }
     }
     pg.inflight += 1;
-    actx.admInflight = pg.inflight;
+    ctx.admInflight = pg.inflight;
   } else if (pb === undefined && rb === undefined) {
     return;
   }
-  actx.admGuard = g;
+  ctx.admGuard = g;
 }
 
 /** log_by_lua: feeds the concurrency limit and the breakers with an admitted request's outcome. */
 export function finish(ctx: RequestContext): void {
-  const actx = ctx as AdmissionContext;
-  const g = actx.admGuard;
+  const g = ctx.admGuard;
   if (g === undefined) return;
   const now = ngx.now();
   const status = ngx.status;
   const ok = status < 500;
-  const inflight = actx.admInflight;
+  const inflight = ctx.admInflight;
   const pg = g.pool;
   if (inflight !== undefined && pg !== undefined) {
     pg.inflight -= 1;
-    const start = actx.admStart ?? ngx.req.start_time();
+    const start = ctx.admStart ?? ngx.req.start_time();
     // 503 and 504 say the backend is overloaded or too slow: a drop for the limit.
     concurrency.onSample(pg.limit!, start, now - start, inflight, status === 503 || status === 504);
   }
-  if (g.breaker !== undefined) breakers.onResult(g.breaker, g.breakerOptions!, now, ok, actx.admRouteProbe === true);
-  if (pg !== undefined && pg.breaker !== undefined) breakers.onResult(pg.breaker, pg.breakerOptions!, now, ok, actx.admPoolProbe === true);
+  if (g.breaker !== undefined) breakers.onResult(g.breaker, g.breakerOptions!, now, ok, ctx.admRouteProbe === true);
+  if (pg !== undefined && pg.breaker !== undefined) breakers.onResult(pg.breaker, pg.breakerOptions!, now, ok, ctx.admPoolProbe === true);
 }

@@ -15,8 +15,8 @@ import { Algorithm, BalancedPeer, PeerSpec } from "../balancer/types";
 import { EwmaPeer } from "../balancer/algorithms/peak_ewma";
 import * as store from "./membership_store";
 import { startHealthChecks } from "./health_checker";
-import { RequestContext } from "./request_context";
-import { GatewayState, PeerRuntime, PoolRuntime, RouteRuntime, getState, newPeerRuntime } from "./state";
+import { RequestContext, currentContext, newContext } from "./request_context";
+import { GatewayState, PeerRuntime, PoolRuntime, getState, newPeerRuntime } from "./state";
 import { peerTryStarted, windows } from "./metrics";
 import { WindowFigures } from "../metrics/counters";
 
@@ -83,14 +83,10 @@ export function balance(poolName: string): void {
     return;
   }
   const now = ngx.now();
-  let ctx = ngx.ctx.autoscale as RequestContext | undefined;
+  // No access phase ran for this location: the balancer makes the request's context (without
+  // a route: the log phase resolves it).
+  const ctx = currentContext() ?? newContext(undefined);
   let exclude: BalancedPeer | undefined;
-  if (ctx === undefined) {
-    // No access phase ran for this location: the balancer makes the request's context (without
-    // a route: the log phase resolves it).
-    ctx = { route: undefined as unknown as RouteRuntime, pick: undefined, picker: undefined, pickedAt: 0, tries: 0 };
-    ngx.ctx.autoscale = ctx;
-  }
   if (ctx.pick !== undefined) {
     exclude = previousTryFailed(ctx, now);
   } else if (b.moreTries > 0) {
