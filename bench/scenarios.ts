@@ -216,6 +216,14 @@ scenarios.push({
     plainWithLua(ctx, bundleInclude(), `            access_by_lua_block { require("resty.autoscale").access("api") }\n            log_by_lua_block { require("resty.autoscale").log("api") }`),
 });
 
+scenarios.push({
+  name: "admission-only",
+  description: "admission-access-log with metrics.enabled false: the admission capability alone (the gateway for users who only want limits)",
+  path: "/api/bench",
+  config: (ctx) => ({ ...findScenario("admission-access-log")!.config(ctx), metrics: { enabled: false } }),
+  nginxConf: (ctx) => findScenario("admission-access-log")!.nginxConf!(ctx),
+});
+
 // The balancer's per-request cost (target: peak-EWMA with its log-phase update at least 0.87x of
 // plain nginx requests/s, at most +2.5 us worker CPU per request). Same gateway shape as slice;
 // round robin beside it shows what the EWMA maths and feedback add over the cheapest algorithm.

@@ -207,6 +207,15 @@ function readRoute(p: Problems, path: string, v: Json, pools: JsonObject | undef
   return { name, match, pool, limits, breaker };
 }
 
+/** With metrics.enabled false nothing is counted: what decides on the counts cannot work. */
+function refuseWhatNeedsMetrics(p: Problems, poolNames: string[], pools: LuaTable<string, PoolConfig>, routes: RouteConfig[]): void {
+  const why = "needs the gateway's metrics, and metrics.enabled is false";
+  for (const name of poolNames) if (pools.get(name).scaling !== undefined) p.add(join(join("pools", name), "scaling"), why);
+  for (let i = 0; i < routes.length; i++) {
+    if (routes[i].limits?.adaptive !== undefined) p.add(join(join(index("routes", i), "limits"), "adaptive"), why);
+  }
+}
+
 /**
  * Validates a decoded config document. Returns the typed config with defaults filled in, or
  * undefined and every problem found.
@@ -274,6 +283,8 @@ export function validateConfig(doc: Json): LuaMultiReturn<[Config | undefined, s
   }
 
   if (root.get("redis") === undefined) requireRedisForClusterScope(p, routes, redis);
+  // Route indices match the config's only when every route was read.
+  if (metrics !== undefined && !metrics.enabled && p.list.length === 0) refuseWhatNeedsMetrics(p, poolNames, pools, routes);
 
   if (p.list.length > 0 || listen === undefined || admin === undefined || metrics === undefined || sources === undefined) {
     return $multi(undefined, p.list);

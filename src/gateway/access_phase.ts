@@ -11,6 +11,6 @@ export function access(routeName?: string): void {
   if (s === undefined) return;
   const route = resolveRoute(s, routeName);
   const ctx = newContext(route);
-  ctx.startSecond = inflightStarted(s, route);
+  if (s.config.metrics.enabled) ctx.startSecond = inflightStarted(s, route);
   admit(ctx);
 }

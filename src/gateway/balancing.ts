@@ -103,7 +103,7 @@ export function balance(poolName: string): void {
   ctx.picker = b;
   ctx.pickedAt = now;
   ctx.tries += 1;
-  peerTryStarted(ctx, b.pool.byAddress.get(peer.key));
+  if (s!.config.metrics.enabled) peerTryStarted(ctx, b.pool.byAddress.get(peer.key));
   const [ok, err] = set_current_peer(peer.host, peer.port);
   if (!ok) ngx.log(ngx.ERR, "autoscale: cannot set peer ", peer.key, ": ", err);
 }

@@ -12,6 +12,11 @@ export interface StatsdConfig {
 }
 
 export interface MetricsConfig {
+  /**
+   * false: the request path counts nothing (for gateways that only want admission or balancing;
+   * scaling policies and the adaptive rate need the figures and are refused then).
+   */
+  enabled: boolean;
   /** Sliding-window spans in seconds, e.g. [10, 60]; the first one drives balancing by default. */
   windows: number[];
   /** Most routes and peers with their own keys in the dict; later ones share an `_overflow` series. */
@@ -67,14 +72,16 @@ export function validateMetrics(p: Problems, path: string, v: Json): MetricsConf
   const o = readObject(p, path, v, false);
   if (o === undefined) {
     if (p.list.length > before) return undefined;
-    return { windows: DEFAULT_WINDOWS, maxSeries: 1000, inflightMaxAge: 300, bytes: false };
+    return { enabled: true, windows: DEFAULT_WINDOWS, maxSeries: 1000, inflightMaxAge: 300, bytes: false };
   }
-  rejectUnknownKeys(p, path, o, ["windows", "max_series", "inflight_max_age", "bytes", "statsd"]);
+  rejectUnknownKeys(p, path, o, ["enabled", "windows", "max_series", "inflight_max_age", "bytes", "statsd"]);
+  const enabled = readBoolean(p, join(path, "enabled"), o.get("enabled"), true);
   const windows = readWindows(p, join(path, "windows"), o.get("windows"));
   const maxSeries = readInteger(p, join(path, "max_series"), o.get("max_series"), 1, 1000000, 1000);
   const inflightMaxAge = readInteger(p, join(path, "inflight_max_age"), o.get("inflight_max_age"), 2, 86400, 300);
   const bytes = readBoolean(p, join(path, "bytes"), o.get("bytes"), false);
   const statsd = readStatsd(p, join(path, "statsd"), o.get("statsd"));
-  if (windows === undefined || maxSeries === undefined || inflightMaxAge === undefined || p.list.length > before) return undefined;
-  return { windows, maxSeries, inflightMaxAge, bytes, statsd };
+  if (enabled === false && statsd !== undefined) p.add(join(path, "statsd"), "has nothing to push: metrics.enabled is false");
+  if (enabled === undefined || windows === undefined || maxSeries === undefined || inflightMaxAge === undefined || p.list.length > before) return undefined;
+  return { enabled, windows, maxSeries, inflightMaxAge, bytes, statsd };
 }

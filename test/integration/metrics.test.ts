@@ -193,6 +193,25 @@ test("a real Prometheus server scrapes GET /metrics and its query API returns th
   assert.ok(p50 > 0.1 && p50 <= 0.5, `histogram_quantile p50 ${p50}`);
 });
 
+test("metrics.enabled false: nothing is counted, while the balancer and the rate limit still work", async () => {
+  const limited = routes.map((r) => (r.name === "r10" ? { ...r, limits: { rate: [{ algorithm: "token_bucket", rate: 0.01, burst: 3 }] } } : r));
+  const gw = await startGateway({ metrics: { enabled: false }, pools: pools(), routes: limited }, { workers: 1 });
+  try {
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await httpRequest(`${gw.url}/r10/${i}`)).status);
+    assert.deepEqual(statuses, [200, 200, 200, 429, 429]);
+    for (let i = 0; i < 4; i++) assert.equal((await httpRequest(`${gw.url}/r50/${i}`)).status, 200);
+    await sleep(1500); // past a flush
+    const s = await gw.status();
+    assert.equal(s.routes.r10.windows["10s"].requests, 0);
+    assert.equal(s.routes.r50.totals.requests, 0);
+    assert.equal(s.peers.p50[`127.0.0.1:${port50}`].windows["10s"].requests, 0);
+    assert.equal(s.admission.routes.r10.counts.rejected, 2);
+  } finally {
+    await gw.stop();
+  }
+});
+
 test("windows slide: after traffic stops the rate falls to zero within the window span", async () => {
   const span = 3;
   const gw = await startGateway({ metrics: { windows: [span, 60] }, pools: pools(), routes }, { workers: 2 });

@@ -235,6 +235,11 @@ const cases: Case[] = [
   { name: "route breaker", config: withRoute({ breaker: { consecutive_failures: 0 } }), ok: true },
   // route limits
   { name: "limits with every rule kind", config: { redis: {}, ...withRoute({ limits: { priority: "critical", rate: [{ algorithm: "token_bucket", rate: 5 }, { algorithm: "sliding_window", limit: 100, key: { from: "header", name: "X-Key" }, scope: "cluster", dry_run: true }], adaptive: { min_rate: 1, max_rate: 5 } } }) }, ok: true },
+  { name: "metrics off for an admission-only gateway", config: { ...withRoute({ limits: { rate: [{ algorithm: "token_bucket", rate: 5 }] } }), metrics: { enabled: false } }, ok: true },
+  { name: "metrics enabled as a string", config: { ...base(), metrics: { enabled: "no" } }, path: "metrics.enabled" },
+  { name: "metrics off with a scaling policy", config: { ...withActuator(webhook()), metrics: { enabled: false } }, validatorOnly: "pools.api.scaling" },
+  { name: "metrics off with an adaptive rate", config: { ...withRoute({ limits: { rate: [{ algorithm: "token_bucket", rate: 5 }], adaptive: { min_rate: 1, max_rate: 5 } } }), metrics: { enabled: false } }, validatorOnly: "routes[0].limits.adaptive" },
+  { name: "metrics off with statsd", config: { ...base(), metrics: { enabled: false, statsd: {} } }, validatorOnly: "metrics.statsd" },
   { name: "limits with RateLimit headers on every answer", config: withRoute({ limits: { headers: "all", rate: [{ algorithm: "token_bucket", rate: 5 }] } }), ok: true },
   { name: "limits unknown headers choice", config: withRoute({ limits: { headers: "always", rate: [{ algorithm: "token_bucket", rate: 5 }] } }), path: "routes[0].limits.headers" },
   { name: "limits unknown priority", config: withRoute({ limits: { priority: "high" } }), path: "routes[0].limits.priority" },

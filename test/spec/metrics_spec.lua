@@ -287,7 +287,7 @@ describe("metrics config section", function()
   it("fills in defaults", function()
     local m, problems = validate(nil)
     assert.are.same({}, problems)
-    assert.are.same({ windows = { 10, 60 }, maxSeries = 1000, inflightMaxAge = 300, bytes = false }, m)
+    assert.are.same({ enabled = true, windows = { 10, 60 }, maxSeries = 1000, inflightMaxAge = 300, bytes = false }, m)
     m = validate({ statsd = { port = 9125 } })
     assert.are.same({ host = "127.0.0.1", port = 9125, prefix = "autoscale", interval = 10 }, m.statsd)
   end)
@@ -296,7 +296,7 @@ describe("metrics config section", function()
     { { max_series = 0 }, "metrics.max_series: expected integer 1-1000000, got 0" },
     { { inflight_max_age = 1 }, "metrics.inflight_max_age: expected integer 2-86400, got 1" },
     { { statsd = { host = "statsd.local" } }, 'metrics.statsd.host: expected an IPv4 or IPv6 address (no resolver in timers), got "statsd.local"' },
-    { { colour = 1 }, "metrics.colour: unknown field (expected one of: windows, max_series, inflight_max_age, bytes, statsd)" },
+    { { colour = 1 }, "metrics.colour: unknown field (expected one of: enabled, windows, max_series, inflight_max_age, bytes, statsd)" },
   }) do
     it("refuses " .. case[2], function()
       local m, problems = validate(case[1])
