@@ -70,9 +70,20 @@ function refuseRate(limiter: RateLimiter, policy: string, wait: number): never {
 /** Local mode: every rule in the shared dict (cluster rules by their local share). No I/O, no yield. */
 function checkLocal(g: RouteGuard, now: number): void {
   const n = g.ruleCount;
-  const ks = g.localKeys;
-  for (const i of $range(0, n - 1)) ks[i] = localKey(g.rules[i]);
-  const [delay, reason, remaining, reset, decider] = rate.combine(g.localLimiters, ks, n, limitsDict(), now, 1);
+  let delay: number | undefined;
+  let reason: string | undefined;
+  let remaining: number;
+  let reset: number;
+  let decider = 0;
+  if (n === 1) {
+    // One rule, the common case, without a loop: a loop anywhere in the access phase's call tree
+    // stops LuaJIT from compiling the phase as one trace, and it runs interpreted.
+    [delay, reason, remaining, reset] = rate.incoming(g.localLimiters[0], limitsDict(), localKey(g.rules[0]), now, 1, true);
+  } else {
+    const ks = g.localKeys;
+    for (const i of $range(0, n - 1)) ks[i] = localKey(g.rules[i]);
+    [delay, reason, remaining, reset, decider] = rate.combine(g.localLimiters, ks, n, limitsDict(), now, 1);
+  }
   const r = g.rules[decider];
   if (g.hasCluster && health.mode === "local") g.counts.redis_fallback += 1;
   if (delay === undefined) {

@@ -19,15 +19,23 @@ export const BUCKET_COUNT = OVERFLOW_BUCKET;
 const POW10: number[] = [];
 for (const i of $range(0, 10)) POW10[i] = 10 ** i;
 
-/** The bucket of a latency in seconds. Hot path: no allocation, a loop of at most 7 steps. */
+/**
+ * The bucket of a latency in seconds. Hot path: no allocation and no loop (a loop inside the
+ * log phase's call tree stops LuaJIT from compiling the phase as one trace: it runs interpreted).
+ */
 export function bucketOf(seconds: number): number {
   const us = math.floor(seconds * 1e6 + 0.5);
   if (us <= 100) return FIRST_BUCKET;
-  let k = 2;
-  while (us > POW10[k + 1]) {
-    k++;
-    if (k === 9) return OVERFLOW_BUCKET;
-  }
+  // k: the decade (10^k, 10^(k+1)] the value falls in.
+  let k: number;
+  if (us <= 1e3) k = 2;
+  else if (us <= 1e4) k = 3;
+  else if (us <= 1e5) k = 4;
+  else if (us <= 1e6) k = 5;
+  else if (us <= 1e7) k = 6;
+  else if (us <= 1e8) k = 7;
+  else if (us <= 1e9) k = 8;
+  else return OVERFLOW_BUCKET;
   const sub = math.ceil(us / POW10[k - 1]) - 1;
   return 2 + (k - 2) * 90 + (sub - 10);
 }
