@@ -38,6 +38,13 @@ export interface RequestContext {
 }
 
 /**
+ * Whether this worker has made a context yet. Until then the log phase does not look in ngx.ctx:
+ * reading ngx.ctx creates its table, a cost a metrics-only location (log_by_lua alone, nginx's
+ * own balancing) would pay on every request for nothing.
+ */
+let contextsMade = false;
+
+/**
  * A context for a new request, stored in ngx.ctx. The fields every request sets are named here,
  * so the table is created at that size; admission adds its own only to the requests it guards.
  */
@@ -53,10 +60,12 @@ export function newContext(route: RouteRuntime | undefined): RequestContext {
     peerSecond: undefined,
   };
   ngx.ctx.autoscale = ctx;
+  contextsMade = true;
   return ctx;
 }
 
 /** The context the access phase (or the balancer) stored, if one ran for this request. */
 export function currentContext(): RequestContext | undefined {
+  if (!contextsMade) return undefined;
   return ngx.ctx.autoscale as RequestContext | undefined;
 }
