@@ -1,7 +1,18 @@
 // What the access phase learns about a request and the later phases need again: one table per
-// request in ngx.ctx, made by the access phase (or by the balancer when no access_by_lua handler
-// runs for the location).
-// (Recycling these tables through a per-worker free list was measured: no gain, or a loss.)
+// request, made by the access phase (or by the balancer when no access_by_lua handler runs for
+// the location) and dropped by the log phase.
+//
+// The tables live in a per-worker table keyed by the request (resty.core's get_request: the
+// ngx_http_request_t pointer, as a number, since a cdata key is a new key every call), not in
+// ngx.ctx: ngx.ctx makes a second table per request,
+// registers and unregisters it, and crosses into C on every read, together the largest cost of
+// the balancer's request path (bench/: about 0.6 us a request at the reference's scale).
+// A pointer is reused by later requests, so each context carries its request's start time and a
+// context whose start time is not the current request's is stale: its log phase never ran here
+// (an internal redirect to a location without the bundle's log handler, a subrequest). Stale
+// contexts are ignored, replaced, and swept once a second after `maxAge` seconds.
+import { get_request } from "resty.core.base";
+import * as ffi from "ffi";
 import { BalancedPeer } from "../balancer/types";
 import type { PoolBalancer } from "./balancing";
 import type { RouteGuard } from "./admission_runtime";
@@ -13,6 +24,8 @@ export interface RequestContext {
    * (a location without access_by_lua): the log phase then resolves the route itself.
    */
   route: RouteRuntime;
+  /** ngx.req.start_time() of the request: tells this request's context from a stale one. */
+  startedAt: number;
   /** The peer of the current (or last) try, until the log phase or a retry hands it back. */
   pick?: BalancedPeer;
   /** The balancer that made `pick`. */
@@ -37,20 +50,24 @@ export interface RequestContext {
   admPoolProbe?: boolean;
 }
 
-/**
- * Whether this worker has made a context yet. Until then the log phase does not look in ngx.ctx:
- * reading ngx.ctx creates its table, a cost a metrics-only location (log_by_lua alone, nginx's
- * own balancing) would pay on every request for nothing.
- */
-let contextsMade = false;
+/** This worker's requests, by request address, between their access (or balancer) phase and their log phase. */
+const active = new LuaTable<number, RequestContext>();
+
+/** The current request's address (0 outside a request). Compiled by the JIT without allocation. */
+function requestKey(): number {
+  const r = get_request();
+  if (r === undefined) return 0;
+  return tonumber(ffi.cast("uintptr_t", r))!;
+}
 
 /**
- * A context for a new request, stored in ngx.ctx. The fields every request sets are named here,
- * so the table is created at that size; admission adds its own only to the requests it guards.
+ * A context for the current request. The fields every request sets are named here, so the table
+ * is created at that size; admission adds its own only to the requests it guards.
  */
 export function newContext(route: RouteRuntime | undefined): RequestContext {
   const ctx: RequestContext = {
     route: route as RouteRuntime,
+    startedAt: ngx.req.start_time(),
     pick: undefined,
     picker: undefined,
     pickedAt: undefined,
@@ -59,13 +76,26 @@ export function newContext(route: RouteRuntime | undefined): RequestContext {
     peer: undefined,
     peerSecond: undefined,
   };
-  ngx.ctx.autoscale = ctx;
-  contextsMade = true;
+  const r = requestKey();
+  if (r !== 0) active.set(r, ctx);
   return ctx;
 }
 
-/** The context the access phase (or the balancer) stored, if one ran for this request. */
+/** The context the access phase (or the balancer) made for the current request, if any. */
 export function currentContext(): RequestContext | undefined {
-  if (!contextsMade) return undefined;
-  return ngx.ctx.autoscale as RequestContext | undefined;
+  const ctx = active.get(requestKey());
+  if (ctx === undefined || ctx.startedAt !== ngx.req.start_time()) return undefined;
+  return ctx;
+}
+
+/** log phase, last step: the request is over. */
+export function endContext(): void {
+  active.delete(requestKey());
+}
+
+/** Timer: drops contexts whose log phase never came, `maxAge` seconds after their start. */
+export function sweepContexts(now: number, maxAge: number): void {
+  for (const [r, ctx] of active) {
+    if (now - ctx.startedAt > maxAge) active.delete(r);
+  }
 }

@@ -214,3 +214,11 @@ declare module "table.clear" {
   function tableClear(this: void, t: object): void;
   export = tableClear;
 }
+
+declare module "resty.core.base" {
+  /**
+   * The current request's ngx_http_request_t pointer (a cdata pointer from thread.exdata on
+   * OpenResty's LuaJIT, compiled by the JIT), undefined outside a request.
+   */
+  export function get_request(this: void): object | undefined;
+}
