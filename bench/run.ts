@@ -4,8 +4,8 @@
 // and one gateway per scenario (one worker each), then runs wrk -t1 against each in interleaved
 // rounds. Per target it reports requests/s, p50/p99 latency and the nginx worker's CPU time per
 // request (read from /proc: far steadier than requests/s on a shared machine), medians over the
-// rounds, and both as ratios to plain nginx: the median over rounds of each round's ratio to the
-// plain nginx measured minutes apart at most, so a slow spell of the machine cancels out. The
+// rounds, and both as ratios to plain nginx: the median over rounds of the ratio to the plain
+// nginx measured just before (plain runs before every scenario), so a slow spell cancels out. The
 // added CPU time is also given at the reference machine's scale (ratio x 11.2 us), the figure
 // PRODUCT.md's targets are in.
 // With two CPUs or more every measured nginx worker runs alone on the last CPU and wrk and the
@@ -217,18 +217,29 @@ async function main(): Promise<number> {
       runWrk(t.url, 1, opts.connections, pins?.load); // warm-up: connections, JIT traces
     }
 
+    const measure = async (t: Target, round: number): Promise<Sample> => {
+      const pid = workerPid(t.nginx);
+      const before = cpuTicks(pid);
+      const acceptsBefore = await backendAccepts(statusPort);
+      const w = runWrk(t.url, opts.seconds, opts.connections, pins?.load);
+      const ticks = cpuTicks(pid) - before;
+      const upstreamConnections = (await backendAccepts(statusPort)) - acceptsBefore - 1; // minus the stub_status read
+      if (w.non2xx > 0) throw new Error(`${t.name}: ${w.non2xx} non-2xx answers in round ${round}: the scenario is broken`);
+      const sample = { rps: w.rps, p50_ms: w.p50, p99_ms: w.p99, requests: w.requests, cpu_us_per_req: ((ticks / CLK_TCK) * 1e6) / w.requests, upstream_connections: upstreamConnections };
+      t.samples.push(sample);
+      process.stderr.write(`round ${round}/${opts.rounds} ${t.name.padEnd(26)} ${w.rps.toFixed(0).padStart(7)} req/s  cpu ${sample.cpu_us_per_req.toFixed(2)} us/req\n`);
+      return sample;
+    };
+    // Every scenario's measurement comes right after one of plain nginx, its partner for the
+    // ratios: the machine's slow spells last tens of seconds, longer than a pair, shorter than a round.
+    const partners = new Map<Target, Sample[]>(targets.map((t) => [t, []]));
     for (let round = 1; round <= opts.rounds; round++) {
-      for (const t of targets) {
-        const pid = workerPid(t.nginx);
-        const before = cpuTicks(pid);
-        const acceptsBefore = await backendAccepts(statusPort);
-        const w = runWrk(t.url, opts.seconds, opts.connections, pins?.load);
-        const ticks = cpuTicks(pid) - before;
-        const upstreamConnections = (await backendAccepts(statusPort)) - acceptsBefore - 1; // minus the stub_status read
-        if (w.non2xx > 0) throw new Error(`${t.name}: ${w.non2xx} non-2xx answers in round ${round}: the scenario is broken`);
-        t.samples.push({ rps: w.rps, p50_ms: w.p50, p99_ms: w.p99, requests: w.requests, cpu_us_per_req: ((ticks / CLK_TCK) * 1e6) / w.requests, upstream_connections: upstreamConnections });
-        process.stderr.write(`round ${round}/${opts.rounds} ${t.name.padEnd(26)} ${w.rps.toFixed(0).padStart(7)} req/s  cpu ${(((ticks / CLK_TCK) * 1e6) / w.requests).toFixed(2)} us/req\n`);
+      for (const t of targets.slice(1)) {
+        const p = await measure(targets[0], round);
+        await measure(t, round);
+        partners.get(t)!.push(p);
       }
+      if (targets.length === 1) partners.get(targets[0])!.push(await measure(targets[0], round));
     }
 
     const summary = targets.map((t) => ({
@@ -240,8 +251,8 @@ async function main(): Promise<number> {
       upstream_connections_per_round: median(t.samples.map((s) => s.upstream_connections)),
     }));
     // Each round's figures against the same round's plain nginx, then the median over rounds.
-    const plainSamples = targets[0].samples;
-    const paired = (t: Target, f: (s: Sample, p: Sample) => number) => median(t.samples.map((s, i) => f(s, plainSamples[i])));
+    const paired = (t: Target, f: (s: Sample, p: Sample) => number) =>
+      t === targets[0] ? f(t.samples[0], t.samples[0]) : median(t.samples.map((s, i) => f(s, partners.get(t)![i])));
     const results = summary.map((s, k) => ({
       ...s,
       rps_ratio_vs_plain: paired(targets[k], (x, p) => x.rps / p.rps),
