@@ -3,9 +3,10 @@
 // A request is counted as started in the slot of its start second and finished in that same
 // slot (the log phase knows the start second). A ring of `size` one-second slots keeps the
 // difference; a slot is reused (and its count forgotten) once its second is `size` seconds old.
-// So a request whose log phase never runs (an internal redirect that loses ngx.ctx, a crash of
-// the request's Lua code) stops being counted after at most `size` seconds, and a request that
-// really lasts longer than that is no longer counted either. Pure: times come in as arguments.
+// So a request whose log phase never runs (an internal redirect to a location without the log
+// handler, a crash of the request's Lua code) stops being counted after at most `size` seconds,
+// and a request that really lasts longer than that is no longer counted either. Pure: times come
+// in as arguments.
 
 export interface InflightRing {
   /** Slots in the ring (seconds a start stays counted); 0 until first use. */
