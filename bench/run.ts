@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { createServer } from "node:net";
 import { get } from "node:http";
 import { findRuntime, Runtime } from "../src/cli/runtime.js";
-import { generateNginxConf } from "../src/cli/nginx_conf.js";
+import { PROXY_SETTINGS, generateNginxConf } from "../src/cli/nginx_conf.js";
 import { NginxHandle, startNginx, nginxHead } from "../src/cli/nginx.js";
 import { startBackends } from "../src/cli/backends.js";
 import { waitForHttp } from "../src/cli/http_util.js";
@@ -81,14 +81,7 @@ ${backendPorts.map((p) => `        server 127.0.0.1:${p};`).join("\n")}
     }
     server {
         listen 127.0.0.1:${port} reuseport;
-        proxy_http_version 1.1;
-        proxy_set_header Connection "";
-        proxy_set_header Host $host;
-        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-        proxy_connect_timeout 2s;
-        proxy_next_upstream error timeout http_502 http_503 http_504;
-        proxy_next_upstream_tries 2;
-        location / { proxy_pass http://plain; }
+${PROXY_SETTINGS}        location / { proxy_pass http://plain; }
     }
 }
 `;

@@ -2,7 +2,7 @@
 // to the same backend peers in the same run. Later capabilities add their scenarios here.
 import { nginxHead } from "../src/cli/nginx.js";
 import { join } from "node:path";
-import { GatewayConfig } from "../src/cli/nginx_conf.js";
+import { GatewayConfig, PROXY_SETTINGS } from "../src/cli/nginx_conf.js";
 import { Runtime } from "../src/cli/runtime.js";
 import { projectRoot } from "../src/cli/paths.js";
 
@@ -82,14 +82,7 @@ ${servers}
     }
     server {
         listen 127.0.0.1:${ctx.port} reuseport;
-        proxy_http_version 1.1;
-        proxy_set_header Connection "";
-        proxy_set_header Host $host;
-        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-        proxy_connect_timeout 2s;
-        proxy_next_upstream error timeout http_502 http_503 http_504;
-        proxy_next_upstream_tries 2;
-        location / {
+${PROXY_SETTINGS}        location / {
             proxy_pass http://plain;
 ${location}
         }

@@ -3,7 +3,7 @@
 // shared-dict lock.
 import { GatewayState, PeerRuntime, RouteRuntime, getState } from "./state";
 import { resolveRoute } from "./routing";
-import { RequestContext, currentContext, endContext } from "./request_context";
+import { RequestContext, takeContext } from "./request_context";
 import { countBalancedTry, countPeer, countRoute, countTries, inflightFinished } from "./metrics";
 import { feedback } from "./balancing";
 import { finish as finishAdmission } from "./admission";
@@ -11,7 +11,7 @@ import { finish as finishAdmission } from "./admission";
 export function log(routeName?: string): void {
   const s = getState();
   if (s === undefined) return;
-  const ctx = currentContext();
+  const ctx = takeContext();
   const route = (ctx !== undefined ? ctx.route : undefined) ?? resolveRoute(s, routeName);
   const status = ngx.status;
   const now = ngx.now();
@@ -25,7 +25,6 @@ export function log(routeName?: string): void {
   finishAdmission(ctx);
   if (ctx.pick !== undefined) countBalancedTries(s, ctx, route, status, now, counting);
   else if (counting) countUnbalancedTry(s, route);
-  endContext();
 }
 
 /**

@@ -88,9 +88,13 @@ export function currentContext(): RequestContext | undefined {
   return ctx;
 }
 
-/** log phase, last step: the request is over. */
-export function endContext(): void {
-  active.delete(requestKey());
+/** log phase: the current request's context, removed from the table (nothing reads it after). */
+export function takeContext(): RequestContext | undefined {
+  const r = requestKey();
+  const ctx = active.get(r);
+  if (ctx === undefined) return undefined;
+  active.delete(r);
+  return ctx.startedAt === ngx.req.start_time() ? ctx : undefined;
 }
 
 /** Timer: drops contexts whose log phase never came, `maxAge` seconds after their start. */
