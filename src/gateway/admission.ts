@@ -288,12 +288,10 @@ export function admit(ctx: RequestContext): void {
   ctx.admGuard = g;
 }
 
-/** log_by_lua: feeds the concurrency limit and the breakers with an admitted request's outcome. */
-export function finish(ctx: RequestContext): void {
+/** log_by_lua: feeds the concurrency limit and the breakers with an admitted request's outcome (its status, at `now`). */
+export function finish(ctx: RequestContext, status: number, now: number): void {
   const g = ctx.admGuard;
   if (g === undefined) return;
-  const now = ngx.now();
-  const status = ngx.status;
   const ok = status < 500;
   const inflight = ctx.admInflight;
   const pg = g.pool;

@@ -359,27 +359,45 @@ export function prometheusText(s: GatewayState, now: number): string {
 
 // ---- StatsD (worker 0, every metrics.statsd.interval seconds, from the flush timer) -------------
 
-function statsdSeries(lines: string[], name: string, series: string, now: number, span: number, seen: LuaTable<string, Totals>): void {
+/** The last second whose latencies went out as StatsD timers. */
+let statsdTimersThrough = -1;
+
+/**
+ * Timers cover the seconds from the one after the previous push through two seconds ago: each
+ * worker flushes a second's buckets within the second after it, so by then every worker's are in
+ * the dict, and no second is sent twice or skipped (reading the last second only lost the
+ * latencies of workers that flush later in the second than worker 0 pushes).
+ */
+function statsdTimerSeconds(now: number, interval: number, retained: number): LuaMultiReturn<[number, number]> {
+  const through = math.floor(now) - 2;
+  let from = statsdTimersThrough < 0 ? through - interval + 1 : statsdTimersThrough + 1;
+  if (from < through - retained + 1) from = through - retained + 1;
+  return $multi(through, through - from + 1);
+}
+
+function statsdSeries(lines: string[], name: string, series: string, through: number, span: number, seen: LuaTable<string, Totals>): void {
   const dict = ngx.shared[METRICS_DICT]!;
   const totals = readTotals(dict, series);
   const hist: Histogram = new LuaTable();
-  readWindow(dict, series, now, span, workers(), false, hist);
+  // readWindow reads the `span` whole seconds before `now`'s second.
+  if (span > 0) readWindow(dict, series, through + 1, span, workers(), false, hist);
   seriesLines(lines, name, totals, statsdBefore.get(series), hist, readInflight(dict, series, workers()));
   seen.set(series, totals);
 }
 
-/** Sends what changed since the previous push (counters), the latencies of the last interval (timers) and in-flight gauges. */
+/** Sends what changed since the previous push (counters), the latencies of the seconds since the previous push (timers, two seconds behind) and in-flight gauges. */
 export function pushStatsd(s: GatewayState, now: number): void {
   const conf = s.config.metrics.statsd;
   if (conf === undefined) return;
   const lines: string[] = [];
   const seen = new LuaTable<string, Totals>();
-  const span = conf.interval;
-  for (const r of s.routeList) if (r.counters.admitted !== -1) statsdSeries(lines, `${conf.prefix}.route.${statsdSegment(r.name)}`, r.series, now, span, seen);
+  const [through, span] = statsdTimerSeconds(now, conf.interval, s.bucketTtl - 3);
+  for (const r of s.routeList) if (r.counters.admitted !== -1) statsdSeries(lines, `${conf.prefix}.route.${statsdSegment(r.name)}`, r.series, through, span, seen);
   for (const name of s.config.poolNames) {
-    for (const p of s.pools.get(name).peers) if (p.counters.admitted !== -1) statsdSeries(lines, `${conf.prefix}.peer.${statsdSegment(name)}.${statsdSegment(p.address)}`, p.series, now, span, seen);
+    for (const p of s.pools.get(name).peers) if (p.counters.admitted !== -1) statsdSeries(lines, `${conf.prefix}.peer.${statsdSegment(name)}.${statsdSegment(p.address)}`, p.series, through, span, seen);
   }
   statsdBefore = seen;
+  if (span > 0) statsdTimersThrough = through;
   const sock = ngx.socket.udp();
   const [ok, err] = sock.setpeername(conf.host, conf.port);
   if (!ok) {
