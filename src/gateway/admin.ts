@@ -1,6 +1,7 @@
 // content_by_lua of the admin server: status JSON, health. Bearer token when configured.
 import * as cjson from "cjson.safe";
-import { GatewayState, getState } from "./state";
+import { GatewayState, STATE_DICT, getState } from "./state";
+import { liveContexts } from "./request_context";
 import { dictStatus, peersStatus, prometheusText, routesStatus } from "./metrics";
 import { poolStatus } from "./balancing";
 import { controlStatus, kedaPool, kedaRoute, prometheusLines, scalingStatus, sourcesStatus } from "./scaler";
@@ -43,7 +44,7 @@ export function statusDocument(s: GatewayState, now: number): unknown {
     const balancing = poolStatus(s, pool, now);
     pools.set(name, { balancer: balancing.algorithm, membership_version: balancing.membership_version, panic: balancing.panic, peers: balancing.peers, scaling: scalingStatus(pool) });
   }
-  return { version: VERSION, time: now, worker: ngx.worker.id(), workers: ngx.worker.count(), config: s.configPath, control: controlStatus(), sources: sourcesStatus(), routes: routesStatus(s, now), peers: peersStatus(s, now), metrics: dictStatus(s), pools, admission: admissionStatus() };
+  return { version: VERSION, time: now, worker: ngx.worker.id(), workers: ngx.worker.count(), config: s.configPath, control: controlStatus(), sources: sourcesStatus(), routes: routesStatus(s, now), peers: peersStatus(s, now), metrics: dictStatus(s), request_contexts: liveContexts(ngx.shared[STATE_DICT]!, ngx.worker.count()), pools, admission: admissionStatus() };
 }
 
 /** KEDA metrics-api: /autoscale/keda/pools/<pool> and /autoscale/keda/routes/<route>; undefined: not a KEDA path. */

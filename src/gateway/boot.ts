@@ -2,7 +2,7 @@
 import { loadConfigFile } from "../config/load";
 import { buildState, getState, METRICS_DICT, STARTED_KEY, STATE_DICT, setState } from "./state";
 import { flush } from "./metrics";
-import { sweepContexts } from "./request_context";
+import { publishLiveContexts, sweepContexts } from "./request_context";
 import * as balancing from "./balancing";
 import { startControl } from "./scaler";
 import { prepareAdmission, startAdmission } from "./admission_status";
@@ -44,7 +44,7 @@ function onTick(this: void, premature: boolean): void {
   const s = getState();
   if (s === undefined) return;
   guarded("metrics flush", (now) => flush(s, now));
-  guarded("request contexts sweep", (now) => sweepContexts(now, s.config.metrics.inflightMaxAge));
+  guarded("request contexts sweep", (now) => publishLiveContexts(ngx.shared[STATE_DICT]!, ngx.worker.id() ?? 0, sweepContexts(now, s.config.metrics.inflightMaxAge)));
 }
 
 /** init_worker_by_lua: per-worker timers; the control loop runs on one worker (a lease among them). */

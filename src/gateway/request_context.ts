@@ -140,9 +140,37 @@ export function takeContext(): RequestContext | undefined {
   return ctx.startedAt === ngx.req.start_time() ? ctx : undefined;
 }
 
-/** Timer: drops contexts whose log phase never came, `maxAge` seconds after their start. */
-export function sweepContexts(now: number, maxAge: number): void {
+/**
+ * Timer: drops contexts whose log phase never came, `maxAge` seconds after their start, and
+ * returns how many are left: the worker's requests between their access and log phases.
+ */
+export function sweepContexts(now: number, maxAge: number): number {
+  let live = 0;
   for (const [r, ctx] of active) {
     if (now - ctx.startedAt > maxAge) active.delete(r);
+    else live += 1;
   }
+  return live;
+}
+
+/** Where each worker leaves its count of live contexts for the status document (a few seconds' life). */
+const LIVE_KEY = "request_contexts:";
+
+/** Timer: this worker's count of live contexts, for `liveContexts` in any worker. */
+export function publishLiveContexts(dict: NgxSharedDict, worker: number, live: number): void {
+  dict.set(LIVE_KEY + worker, live, 5);
+}
+
+/**
+ * Status: live contexts per worker (-1 when a worker has not told in the last seconds). Beyond
+ * the requests in flight, a count that only grows means contexts wait for their sweep: a
+ * location runs the bundle's access handler but not its log handler.
+ */
+export function liveContexts(dict: NgxSharedDict, workers: number): number[] {
+  const out: number[] = [];
+  for (const w of $range(0, workers - 1)) {
+    const v = dict.get(LIVE_KEY + w)[0];
+    out.push(type(v) === "number" ? (v as number) : -1);
+  }
+  return out;
 }

@@ -63,6 +63,32 @@ test("proxies to the pool and counts every request exactly, over two workers", a
   }
 });
 
+test("status counts each worker's request contexts: back to 0 after traffic, and a location without the log handler shows until the sweep", async () => {
+  const leaky = `location /leak { access_by_lua_block { require("resty.autoscale").access("api") } content_by_lua_block { ngx.say("no log handler here") } }`;
+  const gw = await startGateway({ metrics: { inflight_max_age: 3 }, pools: { api: pool(backends.ports) }, routes: [{ name: "api", match: { prefix: "/api" }, pool: "api" }] }, { workers: 2, extraServer: leaky });
+  try {
+    const total = (s: any) => (s.request_contexts as number[]).reduce((n, v) => n + v, 0);
+    await send(`${gw.url}/api/x`, 40, 4);
+    const idle = await eventually("both workers counted", 5000, async () => {
+      const s = await gw.status();
+      return s.request_contexts.length === 2 && s.request_contexts.every((v: number) => v === 0) ? s : undefined;
+    });
+    assert.deepEqual(idle.request_contexts, [0, 0], "every proxied request's context was taken by its log phase");
+    const statuses = await send(`${gw.url}/leak`, 6, 2);
+    assert.deepEqual([...new Set(statuses)], [200]);
+    // A later request at the same address replaces a leaked context, so the count is between 1 and 6.
+    const leaked = await eventually("the leaked contexts show", 3000, async () => {
+      const n = total(await gw.status());
+      return n > 0 ? n : undefined;
+    });
+    assert.ok(leaked <= 6, `${leaked} contexts for 6 requests`);
+    // inflight_max_age 3 s: the 1 s sweep drops them between 3 and 5 s after they started.
+    await eventually("the sweep drops them", 8000, async () => (total(await gw.status()) === 0 ? true : undefined));
+  } finally {
+    await gw.stop();
+  }
+});
+
 test("traffic shifts away from the slow peer within seconds", async (t) => {
   const gw = await startGateway({ metrics: { windows: [3, 60] }, pools: { api: pool(backends.ports) }, routes: [{ name: "api", match: { prefix: "/" }, pool: "api" }] });
   try {
