@@ -37,6 +37,16 @@ function startServer(): Promise<void> {
         case "/close":
           res.socket?.write("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end", () => res.socket?.end());
           return;
+        case "/keep":
+          // The client's port tells whether the connection was reused.
+          res.writeHead(200, { "content-type": "text/plain" });
+          res.end(String(req.socket.remotePort));
+          return;
+        case "/bigchunked":
+          res.writeHead(200, { "transfer-encoding": "chunked" });
+          for (let i = 0; i < 4; i++) res.write(Buffer.alloc(512, 98));
+          res.end();
+          return;
         case "/big":
           res.writeHead(200, { "content-length": 2 * 1024 * 1024 });
           res.end(Buffer.alloc(2 * 1024 * 1024, 97));
@@ -146,9 +156,23 @@ test("http client: chunked body with a trailer, and a body delimited by close", 
   assert.equal(closed.body, "until the end");
 });
 
+test("http client: connections are kept alive and reused from the cosocket pool", async () => {
+  const first = await viaLua({ url: `http://127.0.0.1:${serverPort}/keep` });
+  const second = await viaLua({ url: `http://127.0.0.1:${serverPort}/keep` });
+  assert.equal(first.err, undefined);
+  assert.match(first.body, /^\d+$/);
+  assert.equal(second.body, first.body, "the second request came on the first one's connection");
+  // A response delimited by closing the connection takes the pooled one and ends it.
+  await viaLua({ url: `http://127.0.0.1:${serverPort}/close` });
+  const third = await viaLua({ url: `http://127.0.0.1:${serverPort}/keep` });
+  assert.notEqual(third.body, first.body, "a closed connection is not handed out again");
+});
+
 test("http client: errors name what went wrong", async () => {
   const big = await viaLua({ url: `http://127.0.0.1:${serverPort}/big`, max: 1024 });
   assert.match(big.err, /response body of 2097152 bytes exceeds 1024 bytes/);
+  const bigChunked = await viaLua({ url: `http://127.0.0.1:${serverPort}/bigchunked`, max: 1024 });
+  assert.match(bigChunked.err, /response body exceeds 1024 bytes/);
   const slow = await viaLua({ url: `http://127.0.0.1:${serverPort}/slow`, timeout: 300 });
   assert.match(slow.err, /timeout/);
   const refused = await viaLua({ url: `http://127.0.0.1:${await freePort()}/` });

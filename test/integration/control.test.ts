@@ -61,8 +61,8 @@ function assertNoLoopErrors(log: string): void {
 test("Kubernetes over HTTPS: overload to scale-out in under 2 s, then scale-in, visible through GET", async (t) => {
   const kube = await startKubeApi({ namespace: "shop", name: "api", token: TOKEN, replicas: 1, tls: { cert: pki.cert, key: pki.key } });
   t.after(() => kube.close());
+  // The API server's CA comes from the actuator's ca_file (as the service account's ca.crt in a pod).
   const gw = await startGateway({
-    tls: { ca_file: pki.caFile },
     pools: {
       api: pool(backends.ports, {
         scaling: {
@@ -70,7 +70,7 @@ test("Kubernetes over HTTPS: overload to scale-out in under 2 s, then scale-in, 
           max_replicas: 6,
           target: { metric: "requests_per_second", value: 20 },
           behavior: { scale_down: { stabilization_window: 0 } },
-          actuator: kubeActuator(kube.url),
+          actuator: kubeActuator(kube.url, { ca_file: pki.caFile }),
         },
       }),
     },

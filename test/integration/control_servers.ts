@@ -112,6 +112,8 @@ export function json(res: ServerResponse, status: number, body: unknown): void {
 
 export interface KubeApi extends TestServer {
   replicas: number;
+  /** The bearer token accepted now (a test may rotate it). */
+  token: string;
   /** Accepted PATCHes in order: [time, replicas, sender, fencing token]. */
   patches: { at: number; replicas: number; instance?: string; fencing?: string }[];
   /** Refusals the server made, with the reason (wrong path, token, type, body). */
@@ -128,6 +130,7 @@ export async function startKubeApi(opts: { namespace: string; name: string; toke
   const path = `/apis/apps/v1/namespaces/${opts.namespace}/deployments/${opts.name}/scale`;
   const api = {} as KubeApi;
   api.replicas = opts.replicas;
+  api.token = opts.token;
   api.patches = [];
   api.refusals = [];
   api.faults = [];
@@ -138,7 +141,7 @@ export async function startKubeApi(opts: { namespace: string; name: string; toke
   };
   const server = await startServer((req, res) => {
     if (req.path !== path) return refuse(res, 404, `wrong path ${req.path}`);
-    if (req.headers.authorization !== `Bearer ${opts.token}`) return refuse(res, 401, "wrong or missing bearer token");
+    if (req.headers.authorization !== `Bearer ${api.token}`) return refuse(res, 401, "wrong or missing bearer token");
     const fault = req.method === "PATCH" ? api.faults.shift() : undefined;
     if (fault === "hang") return; // never answers: the client times out
     if (fault === "garbage") {

@@ -18,7 +18,8 @@ import { HpaState, recordScaleEvent } from "../../policy/hpa";
 import { ScalingConfig } from "../../config/config";
 import { actuatorFor } from "../../actuators/registry";
 import { CircuitBreaker, SendLedger, backoffDelay, newBreaker, newLedger, planAction } from "../../actuators/guard";
-import { Credentials } from "../../actuators/actuator";
+import { Actuator, Credentials, Decision } from "../../actuators/actuator";
+import { ActuatorConfig } from "../../actuators/schema";
 import { SecretCache, newSecretCache, resolveCredentials, secretsOf, systemIo } from "../../actuators/credentials";
 import { redact } from "../../actuators/redact";
 import { request } from "../../net/http";
@@ -56,6 +57,8 @@ interface PoolControl {
   current?: number;
   currentReadAt: number;
   currentError?: string;
+  /** The error of the last failed action (redacted), shown while the breaker holds sends back. */
+  lastError?: string;
   lastEval: number;
   lastNotice: number;
   /** An action timer is running for this pool. */
@@ -500,6 +503,43 @@ function credentialsFor(pc: PoolControl, now: number): LuaMultiReturn<[Credentia
   return resolveCredentials(pc.scaling.actuator, systemIo(), secretCache, now);
 }
 
+/**
+ * After a 401: forget the cached secrets and read them again. True when one changed (a rotated
+ * token, e.g. the kubelet's projected one), so the refused request is worth sending again now
+ * instead of waiting for the cache to expire.
+ */
+function secretsRotated(pc: PoolControl, used: string[], now: number): boolean {
+  secretCache.clear();
+  const [fresh] = credentialsFor(pc, now);
+  if (fresh === undefined) return false;
+  const values = secretsOf(fresh);
+  if (values.length !== used.length) return true;
+  for (let i = 0; i < used.length; i++) if (values[i] !== used[i]) return true;
+  return false;
+}
+
+interface ReadResult {
+  replicas?: number;
+  error?: string;
+  status?: number;
+  secrets: string[];
+}
+
+/** One read of the orchestrator's replica count; the error is already redacted. */
+function readCurrent(pc: PoolControl, actuator: Actuator<ActuatorConfig>, now: number): ReadResult {
+  const cfg = pc.scaling.actuator;
+  const [creds, cerr] = credentialsFor(pc, now);
+  if (creds === undefined) return { error: redact(cerr ?? "no credentials"), secrets: [] };
+  const secrets = secretsOf(creds);
+  const [spec, berr] = actuator.describeCurrent(cfg, creds, now);
+  if (spec === undefined) return { error: redact(berr ?? "cannot describe", secrets), secrets };
+  const [res, herr] = request({ method: spec.method, url: spec.url, headers: spec.headers, body: spec.body, timeoutMs: cfg.timeout_ms });
+  if (res === undefined) return { error: redact(herr ?? "request failed", secrets), secrets };
+  const [n, perr] = actuator.parseCurrent(res.status, res.headers, res.body);
+  if (n === undefined) return { error: redact(perr ?? "unreadable", secrets), status: res.status, secrets };
+  return { replicas: n, status: res.status, secrets };
+}
+
 /** Reads the orchestrator's replica count when the actuator can and it is due. */
 function syncCurrent(pc: PoolControl, now: number): void {
   const cfg = pc.scaling.actuator;
@@ -522,29 +562,18 @@ function syncCurrent(pc: PoolControl, now: number): void {
   if (pc.busy || (pc.current !== undefined && now - pc.currentReadAt < RESYNC_SECONDS)) return;
   // After a failed read, ask again every few seconds, not every evaluation.
   if (pc.current === undefined && pc.currentError !== undefined && now - pc.currentReadAt < 5) return;
-  const [creds, cerr] = credentialsFor(pc, now);
-  if (creds === undefined) {
-    pc.currentError = redact(cerr ?? "no credentials");
-    return;
-  }
-  const [spec, berr] = actuator.describeCurrent(cfg, creds, now);
-  if (spec === undefined) {
-    pc.currentError = redact(berr ?? "cannot describe", secretsOf(creds));
-    return;
-  }
-  const [res, herr] = request({ method: spec.method, url: spec.url, headers: spec.headers, body: spec.body, timeoutMs: cfg.timeout_ms });
+  let r = readCurrent(pc, actuator, now);
+  if (r.status === 401 && secretsRotated(pc, r.secrets, now)) r = readCurrent(pc, actuator, now);
   ngx.update_time();
   pc.currentReadAt = ngx.now();
-  if (res === undefined) {
-    pc.currentError = redact(herr ?? "request failed", secretsOf(creds));
+  if (r.replicas === undefined) {
+    pc.currentError = r.error;
+    // A failed read is a failure of the actuator too: a line, a counter, the status (loop.current_error).
+    count(pc.name, "read_failed");
+    logEvent(ngx.WARN, { event: "read_failure", pool: pc.name, actuator: cfg.type, error: r.error, stale_current: pc.current, time: pc.currentReadAt });
     return;
   }
-  const [n, perr] = actuator.parseCurrent(res.status, res.headers, res.body);
-  if (n === undefined) {
-    pc.currentError = redact(perr ?? "unreadable", secretsOf(creds));
-    return;
-  }
-  pc.current = n;
+  pc.current = r.replicas;
   pc.currentError = undefined;
 }
 
@@ -607,6 +636,34 @@ function drainForScaleIn(pc: PoolControl, current: number, desired: number, deci
   return victims;
 }
 
+interface SendResult {
+  done: boolean;
+  error?: string;
+  /** Whether another attempt may help (false for a refusal that will not change). */
+  retryable: boolean;
+  status?: number;
+  secrets: string[];
+}
+
+/** Builds, sends and judges one set-replicas request. */
+function sendOnce(c: Control, s: GatewayState, pc: PoolControl, actuator: Actuator<ActuatorConfig>, desired: number, decision: Decision, now: number): SendResult {
+  const cfg = pc.scaling.actuator;
+  const [creds, cerr] = credentialsFor(pc, now);
+  if (creds === undefined) return { done: false, error: cerr, retryable: false, secrets: [] };
+  const secrets = secretsOf(creds);
+  const [spec, berr] = actuator.buildSet(cfg, creds, desired, now, decision);
+  if (spec === undefined) return { done: false, error: berr, retryable: false, secrets };
+  // Who sends, and under which lease: receivers can check that only one instance acts.
+  const token = c.leader.token;
+  spec.headers.set("X-Autoscale-Instance", instanceId(s));
+  if (token !== undefined && s.config.cluster !== undefined) spec.headers.set("X-Autoscale-Fencing-Token", tostring(tokenEpoch(token)));
+  const [res, herr] = request({ method: spec.method, url: spec.url, headers: spec.headers, body: spec.body, timeoutMs: cfg.timeout_ms, maxBodyBytes: 1048576 });
+  if (res === undefined) return { done: false, error: herr, retryable: true, secrets };
+  const [applied, perr, again] = actuator.parseSet(res.status, res.headers, res.body);
+  if (applied) return { done: true, retryable: false, status: res.status, secrets };
+  return { done: false, error: perr ?? `HTTP ${res.status}`, retryable: again, status: res.status, secrets };
+}
+
 function act(this: void, c: Control, s: GatewayState, pc: PoolControl, desired: number, decisionId: string, reason: string, current: number): void {
   const cfg = pc.scaling.actuator;
   const [actuator, aerr] = actuatorFor(cfg);
@@ -635,35 +692,21 @@ function act(this: void, c: Control, s: GatewayState, pc: PoolControl, desired: 
           break;
         }
       }
-      const [creds, cerr] = credentialsFor(pc, now);
-      if (creds === undefined) {
-        error = cerr;
+      let r = sendOnce(c, s, pc, actuator, desired, { pool: pc.name, id: decisionId, reason, current }, now);
+      if (r.status === 401 && secretsRotated(pc, r.secrets, now)) {
+        logEvent(ngx.NOTICE, { event: "credentials_reread", pool: pc.name, decision_id: decisionId, reason: "HTTP 401 and the secret changed on disk: sent again with the new one", time: now });
+        const refused = r.secrets;
+        r = sendOnce(c, s, pc, actuator, desired, { pool: pc.name, id: decisionId, reason, current }, now);
+        for (const v of refused) r.secrets.push(v);
+      }
+      secrets = r.secrets;
+      error = r.error;
+      if (r.done) {
+        done = true;
         break;
       }
-      secrets = secretsOf(creds);
-      const [spec, berr] = actuator.buildSet(cfg, creds, desired, now, { pool: pc.name, id: decisionId, reason, current });
-      if (spec === undefined) {
-        error = berr;
-        break;
-      }
-      // Who sends, and under which lease: receivers can check that only one instance acts.
-      spec.headers.set("X-Autoscale-Instance", instanceId(s));
-      if (token !== undefined && s.config.cluster !== undefined) spec.headers.set("X-Autoscale-Fencing-Token", tostring(tokenEpoch(token)));
-      const [res, herr] = request({ method: spec.method, url: spec.url, headers: spec.headers, body: spec.body, timeoutMs: cfg.timeout_ms, maxBodyBytes: 1048576 });
-      let retryable = true;
-      if (res === undefined) {
-        error = herr;
-      } else {
-        const [applied, perr, again] = actuator.parseSet(res.status, res.headers, res.body);
-        if (applied) {
-          done = true;
-          break;
-        }
-        error = perr ?? `HTTP ${res.status}`;
-        retryable = again;
-        if (res.status === 401) secretCache.clear();
-      }
-      if (!retryable || attempt === cfg.retry.attempts) break;
+      if (r.status === 401) secretCache.clear();
+      if (!r.retryable || attempt === cfg.retry.attempts) break;
       count(pc.name, "retried");
       const waitMs = backoffDelay(attempt, cfg.retry, math.random);
       logEvent(ngx.WARN, { event: "action_retry", pool: pc.name, decision_id: decisionId, desired, attempt, wait_ms: waitMs, error: redact(error ?? "", secrets) });
@@ -718,6 +761,7 @@ function act(this: void, c: Control, s: GatewayState, pc: PoolControl, desired: 
     return;
   }
   pc.breaker.onFailure(now);
+  pc.lastError = doc.error;
   count(pc.name, "failed");
   // The change may have been applied before the failure showed: read the count again.
   pc.currentReadAt = 0;
@@ -757,6 +801,22 @@ function decisionIdFor(pc: PoolControl, desired: number, now: number): string {
   pc.pendingDesired = desired;
   pc.pendingId = id;
   return id;
+}
+
+/**
+ * Dry run: the request that would be sent (method, URL, body; no headers, they carry the
+ * credentials), redacted; or why it could not be built (e.g. no credentials where it runs).
+ */
+function wouldSend(pc: PoolControl, desired: number, decision: Decision, now: number): LuaMultiReturn<[unknown, string | undefined]> {
+  const cfg = pc.scaling.actuator;
+  const [actuator, aerr] = actuatorFor(cfg);
+  if (actuator === undefined) return $multi(undefined, aerr);
+  const [creds, cerr] = credentialsFor(pc, now);
+  if (creds === undefined) return $multi(undefined, redact(cerr ?? "no credentials"));
+  const secrets = secretsOf(creds);
+  const [spec, berr] = actuator.buildSet(cfg, creds, desired, now, decision);
+  if (spec === undefined) return $multi(undefined, redact(berr ?? "cannot build the request", secrets));
+  return $multi({ method: spec.method, url: redact(spec.url, secrets), body: spec.body === undefined ? undefined : redact(spec.body, secrets) }, undefined);
 }
 
 function evaluatePool(c: Control, s: GatewayState, pc: PoolControl, now: number): void {
@@ -828,9 +888,13 @@ function evaluatePool(c: Control, s: GatewayState, pc: PoolControl, now: number)
   if (action === "dry_run") {
     count(pc.name, "dry_run");
     pc.ledger.record(plan.desired, now);
-    setLastAction(pc.name, logEvent(ngx.NOTICE, { event: "action", pool: pc.name, outcome: "dry_run", decision_id: decisionId, current, desired: plan.desired, reason: e.reason, time: now }));
+    const [request, requestError] = wouldSend(pc, plan.desired, { pool: pc.name, id: decisionId, reason: e.reason, current }, now);
+    setLastAction(pc.name, logEvent(ngx.NOTICE, { event: "action", pool: pc.name, outcome: "dry_run", decision_id: decisionId, current, desired: plan.desired, reason: e.reason, request, request_error: requestError, time: now }));
   } else if (action === "breaker_open") {
+    // The decision line above is the log line; the status shows why nothing was sent.
     count(pc.name, "breaker_open");
+    const [skipped] = cjson.encode({ event: "action_skipped", pool: pc.name, outcome: "breaker_open", decision_id: decisionId, current, desired: plan.desired, retry_in: pc.breaker.retryIn(now), last_error: pc.lastError, time: now });
+    if (skipped !== undefined) setLastAction(pc.name, skipped);
   } else if (action === "send") {
     pc.busy = true;
     const [ok, err] = ngx.timer.at(0, onAction, pc.name, plan.desired, decisionId, e.reason, current);

@@ -5,8 +5,11 @@
 import * as cjson from "cjson.safe";
 import { STATE_DICT } from "../state";
 
-/** Outcomes counted per pool: autoscale_scale_actions_total{pool,outcome}. */
-export const OUTCOMES = ["sent", "failed", "dry_run", "breaker_open", "fenced", "retried"] as const;
+/**
+ * Outcomes counted per pool: autoscale_scale_actions_total{pool,outcome}. "read_failed" counts
+ * failed reads of the current replica count (the actuator's other call).
+ */
+export const OUTCOMES = ["sent", "failed", "dry_run", "breaker_open", "fenced", "retried", "read_failed"] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
 const COUNTER_PREFIX = "ctl|count|";
@@ -75,7 +78,7 @@ function label(v: string): string {
  */
 export function prometheusLines(poolNames: string[]): string[] {
   const lines: string[] = [
-    "# HELP autoscale_scale_actions_total Scale actions by outcome (sent, failed, dry_run, breaker_open, fenced, retried).",
+    "# HELP autoscale_scale_actions_total Scale actions by outcome (sent, failed, dry_run, breaker_open, fenced, retried; read_failed: failed reads of the current count).",
     "# TYPE autoscale_scale_actions_total counter",
   ];
   for (const pool of poolNames) {
