@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { ChildProcess, spawn } from "node:child_process";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { httpRequest } from "../../src/cli/http_util.js";
 import { projectRoot } from "../../src/cli/paths.js";
@@ -79,8 +79,9 @@ async function runConfig(backendPorts: number[]) {
 let slow: { ports: number[]; stop(): Promise<number> };
 before(async () => {
   const port = await freePort();
-  const nginx = startBackends(runtime, tempDir("slow"), [{ port, delay: 1.5 }]);
-  slow = { ports: [port], stop: () => nginx.stop() };
+  const dir = tempDir("slow");
+  const nginx = startBackends(runtime, dir, [{ port, delay: 1.5 }]);
+  slow = { ports: [port], stop: () => nginx.stop().then((code) => (rmSync(dir, { recursive: true, force: true }), code)) };
   await eventually("the slow backend answers", 20000, async () => ((await httpRequest(`http://127.0.0.1:${port}/`, { timeoutMs: 5000 })).status === 200 ? true : undefined));
 });
 after(() => slow.stop());
@@ -110,6 +111,7 @@ for (const how of ["SIGTERM to the command", "Ctrl-C: SIGINT to the process grou
       assert.deepEqual(family.filter(alive), [], "no nginx process is left");
     } finally {
       if (run.child.exitCode === null) process.kill(-run.child.pid!, "SIGKILL");
+      rmSync(c.dir, { recursive: true, force: true });
     }
   });
 }
@@ -134,7 +136,8 @@ async function freeDemoBase(): Promise<number> {
 
 test("autoscale demo (the README's first command): URLs, weight shift, a scale signal; Ctrl-C stops every process", async () => {
   const base = await freeDemoBase();
-  const prefix = join(tempDir("demo"), "demo");
+  const dir = tempDir("demo");
+  const prefix = join(dir, "demo");
   const demo = startCli(["demo", "--port", String(base), "--prefix", prefix]);
   try {
     await eventually("the demo prints its URLs", 30000, async () => (demo.output().includes("Sending traffic") ? true : undefined));
@@ -164,5 +167,6 @@ test("autoscale demo (the README's first command): URLs, weight shift, a scale s
     assert.equal(left, "refused");
   } finally {
     if (demo.child.exitCode === null) process.kill(-demo.child.pid!, "SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
   }
 });
