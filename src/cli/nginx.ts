@@ -39,11 +39,16 @@ export function testConf(runtime: Runtime, prefix: string, env: NodeJS.ProcessEn
   return r.status === 0 ? undefined : (r.stderr || r.stdout).trim();
 }
 
-/** Writes conf/nginx.conf and starts nginx in the foreground (`daemon off`). */
-export function startNginx(runtime: Runtime, prefix: string, conf: string, env: NodeJS.ProcessEnv, stdio: "inherit" | "pipe" = "pipe"): NginxHandle {
+/**
+ * Writes conf/nginx.conf and starts nginx in the foreground (`daemon off`). `ownGroup` puts nginx
+ * in its own process group: a terminal's Ctrl-C sends SIGINT to the whole foreground group, and
+ * nginx takes SIGINT as a fast shutdown that cuts requests in flight; in its own group only the
+ * caller gets it and can turn it into a graceful stop().
+ */
+export function startNginx(runtime: Runtime, prefix: string, conf: string, env: NodeJS.ProcessEnv, stdio: "inherit" | "pipe" = "pipe", ownGroup = false): NginxHandle {
   preparePrefix(prefix);
   writeFileSync(join(prefix, "conf", "nginx.conf"), conf);
-  const child = spawn(runtime.binary, [...nginxArgs(prefix), "-g", "daemon off;"], { env, stdio: ["ignore", stdio, stdio] });
+  const child = spawn(runtime.binary, [...nginxArgs(prefix), "-g", "daemon off;"], { env, stdio: ["ignore", stdio, stdio], detached: ownGroup });
   const exited = new Promise<number>((resolve) => {
     child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
     child.on("error", () => resolve(127));

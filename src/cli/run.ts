@@ -42,10 +42,16 @@ export async function runCommand(args: string[]): Promise<number> {
   writeFileSync(join(prefix, "conf", "nginx.conf"), conf);
   const problem = testConf(runtime, prefix, env);
   if (problem !== undefined) throw new Error(`nginx refused the generated config:\n${problem}`);
-  const nginx = startNginx(runtime, prefix, conf, env, "inherit");
+  // nginx in its own process group, so that Ctrl-C reaches only this process, which stops
+  // nginx gracefully (SIGQUIT).
+  const nginx = startNginx(runtime, prefix, conf, env, "inherit", true);
   const stop = () => void nginx.stop();
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
+  // Outside the terminal's group nginx would outlive this process if it ended another way.
+  process.on("exit", () => {
+    if (nginx.process.exitCode === null && nginx.process.signalCode === null) nginx.process.kill("SIGQUIT");
+  });
   process.stderr.write(`autoscale: gateway on :${cfg.listen ?? 8080}, admin on ${cfg.admin?.listen ?? "127.0.0.1:9180"} (prefix ${prefix}); Ctrl-C stops it\n`);
   return nginx.exited;
 }

@@ -672,3 +672,47 @@ test("the schema's defaults are the ones the validator fills in", async () => {
   assert.ok(checked.length >= 60, `only ${checked.length} defaults checked`);
   assert.deepEqual(wrong, []);
 });
+
+test("the README's configuration table names every section and states the schema's defaults", async () => {
+  const docTool = await import(pathToFileURL(join(root, "scripts", "config_doc.mjs")).href);
+  const byPath = new Map<string, Json>();
+  for (const f of docTool.schemaFields(bundled).fields as Array<{ path: string; node: Json }>) byPath.set(f.path, f.node);
+  const readme = readFileSync(join(root, "README.md"), "utf8");
+  const table = readme.slice(readme.indexOf("| key | default | meaning |"), readme.indexOf("Every field, its default, range and meaning"));
+  const rows = table.split("\n").filter((l) => l.startsWith("| `"));
+  const named = new Set<string>();
+  const checked: string[] = [];
+  const wrong: string[] = [];
+  // A value as the table writes it: `"ewma"`, `[10, 60]` s, 300 s, true, 8080.
+  const parse = (text: string): Json => {
+    const m = /^`?([^`]+?)`?(?: s)?$/.exec(text.trim());
+    if (m === null) return undefined;
+    try {
+      return JSON.parse(m[1]);
+    } catch {
+      return /^[\d.:]+$/.test(m[1]) ? m[1] : undefined;
+    }
+  };
+  const compare = (path: string, text: string) => {
+    const node = byPath.get(path);
+    const value = parse(text);
+    if (node === undefined || node.default === undefined || value === undefined) return;
+    checked.push(path);
+    if (!isDeepStrictEqual(value, node.default)) wrong.push(`${path}: README says ${text.trim()}, the schema's default is ${JSON.stringify(node.default)}`);
+  };
+  for (const row of rows) {
+    const [keys, def, meaning] = row.replace(/^\|\s*/, "").replace(/\s*\|$/, "").split(/\s*\|\s*/);
+    const paths = [...keys.matchAll(/`([^`]+)`/g)].map((m) => m[1].replace(/NAME/g, "<name>"));
+    const first = paths[0];
+    for (const p of paths) named.add(p.startsWith(".") ? first.replace(/\.[^.]+$/, "") + p : p);
+    if (paths.length === 1) compare(first, def);
+    // "`field` (default..." and "`field` default" in the meaning column.
+    for (const m of meaning.matchAll(/`(\w+)` \(?((?:`[^`]+`|[^,:;)(]+?)(?: s)?)(?=[,:;)]|$)/g)) compare(`${first}.${m[1]}`, m[2]);
+  }
+  const sections = ["listen", "admin.listen", "admin.token", "metrics", "pools.<name>.peers[]", "pools.<name>.balancer", "pools.<name>.concurrency", "pools.<name>.breaker", "pools.<name>.scaling", "pools.<name>.scaling.actuator", "pools.<name>.discovery", "routes[]", "redis", "cluster", "sources", "tls"];
+  assert.deepEqual(sections.filter((s) => !named.has(s)), [], "sections missing from the README's table");
+  const topLevel = Object.keys(bundled.properties).filter((k) => k !== "$schema");
+  assert.deepEqual(topLevel.filter((k) => ![...named].some((n) => n === k || n.startsWith(k + ".") || n.startsWith(k + "["))), [], "top-level fields missing from the README's table");
+  assert.ok(checked.length >= 8, `only ${checked.length} defaults checked: ${checked}`);
+  assert.deepEqual(wrong, []);
+});
