@@ -133,3 +133,17 @@ export function controlMode(m: ModeInput): LuaMultiReturn<[ControlMode, boolean,
   if (m.fallback === "local") return $multi("degraded", false, "redis unreachable: standby holds (only the former leader decides locally)");
   return $multi("degraded", false, "redis unreachable: holding the current replica count (fallback hold)");
 }
+
+export type FenceCheck = "none" | "lease" | "stop";
+
+/**
+ * What an action checks before each try, from the loop's mode at that moment (an action spans a
+ * drain and retries, so the mode may have changed since its decision): "lease" (the Redis lease
+ * must still carry our token), "none" (no cluster, or the local fallback where no fencing is
+ * possible) or "stop" (this instance no longer acts: a standby, or holding while Redis is down).
+ */
+export function fenceCheck(clustered: boolean, mode: ControlMode, acting: boolean): FenceCheck {
+  if (!clustered) return "none";
+  if (!acting) return "stop";
+  return mode === "leader" ? "lease" : "none";
+}

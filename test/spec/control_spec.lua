@@ -90,6 +90,24 @@ describe("control modes", function()
   end
 end)
 
+describe("fencing before each try of an action", function()
+  -- clustered, mode, acting -> check
+  local cases = {
+    { false, "single", true, "none" },
+    { true, "leader", true, "lease" },
+    -- demoted between the decision and a retry: the lease is not even asked for
+    { true, "standby", false, "stop" },
+    { true, "degraded", false, "stop" },
+    -- fallback local: the former leader decides alone, nothing to fence with
+    { true, "degraded", true, "none" },
+  }
+  for i, c in ipairs(cases) do
+    it("case " .. i .. ": " .. c[2] .. " -> " .. c[4], function()
+      assert.are.equal(c[4], lease.fenceCheck(c[1], c[2], c[3]))
+    end)
+  end
+end)
+
 describe("cluster snapshots", function()
   it("round-trip, with missing optional values", function()
     local text = cluster.encodeSnapshot({ time = 1000.25, rate = 12.5, requests = 125, errors = 3, p99Ms = 40 })

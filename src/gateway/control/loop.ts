@@ -22,7 +22,7 @@ import { Credentials } from "../../actuators/actuator";
 import { SecretCache, newSecretCache, resolveCredentials, secretsOf, systemIo } from "../../actuators/credentials";
 import { redact } from "../../actuators/redact";
 import { request } from "../../net/http";
-import { claimWorkerLease, ACQUIRE_SCRIPT, RELEASE_SCRIPT, LeaderState, newLeaderState, onAcquireReply, isLeader, controlMode, ControlMode, tokenEpoch, tokenInstance } from "../../control/lease";
+import { claimWorkerLease, ACQUIRE_SCRIPT, RELEASE_SCRIPT, LeaderState, newLeaderState, onAcquireReply, isLeader, controlMode, ControlMode, fenceCheck, tokenEpoch, tokenInstance } from "../../control/lease";
 import { ClusterFigures, aggregate, encodeSnapshot, epochKey, leaseKey, metricsKey } from "../../control/cluster";
 import { SourceEntry, SourceIo, fetchDue, newSourceEntry, reading, recordFetch } from "../../sources/source";
 import { sourceFor } from "../../sources/registry";
@@ -624,8 +624,16 @@ function act(this: void, c: Control, s: GatewayState, pc: PoolControl, desired: 
       ngx.update_time();
       const now = ngx.now();
       // Fencing: a former leader that lost its lease stops before a new one can start.
+      // The mode is read now, not at the decision: a leader demoted during a drain or a retry's
+      // backoff must not send.
       const token = c.leader.token;
-      if (s.config.cluster !== undefined && c.mode === "leader") {
+      const fence = fenceCheck(s.config.cluster !== undefined, c.mode, c.acting);
+      if (fence === "stop") {
+        error = `this instance no longer acts (mode ${c.mode})`;
+        fenced = true;
+        break;
+      }
+      if (fence === "lease") {
         let still = false;
         let ferr: string | undefined = "no leader lease";
         if (token !== undefined) [still, ferr] = stillLeader(s, token);
