@@ -289,3 +289,37 @@ test("peers follow a Service's EndpointSlices: new ones join, vanished ones drai
   assert.ok(!log.includes(TOKEN));
   assertNoLoopErrors(log);
 });
+
+test("the worker running the loop is SIGKILLed: another worker takes over within one interval", async (t) => {
+  const hook = await startServer((_r, res) => json(res, 200, { ok: true }));
+  t.after(() => hook.close());
+  const gw = await startGateway(
+    {
+      pools: {
+        // One peer and min_replicas 2: the loop asks for 2, and again every resend_interval.
+        api: pool([backends.ports[0]], { scaling: { min_replicas: 2, max_replicas: 3, target: { metric: "requests_per_second", value: 1000 }, actuator: { type: "webhook", url: `${hook.url}/scale`, resend_interval: 1 } } }),
+      },
+      routes: [{ name: "api", match: { prefix: "/" }, pool: "api" }],
+    },
+    { workers: 2 },
+  );
+  t.after(() => gw.stop());
+  await eventually("a first signal", 10000, async () => hook.requests[0]);
+  const before = await gw.status();
+  const worker: number = before.control.worker;
+  assert.ok(Number.isInteger(worker) && worker !== gw.nginx.process.pid, "the status names the loop's worker");
+  const killedAt = Date.now();
+  process.kill(worker, "SIGKILL");
+  const after = await eventually("a decision by another worker", 10000, async () => {
+    const s = await gw.status().catch(() => undefined);
+    return s && s.control.worker !== worker && s.pools.api.scaling.last_decision.time * 1000 > killedAt ? s : undefined;
+  });
+  const takeover = after.pools.api.scaling.last_decision.time * 1000 - killedAt;
+  t.diagnostic(`worker takeover: first decision ${Math.round(takeover)} ms after SIGKILL`);
+  // The lease lives 0.75 s and is claimed every 0.25 s; the new holder evaluates at once.
+  assert.ok(takeover <= 1000 + 250, `takeover took ${takeover} ms`);
+  await eventually("signals go on", 5000, async () => (hook.requests.some((r) => r.at > killedAt) ? true : undefined));
+  assert.ok(hook.requests.every((r) => JSON.parse(r.body).desired === 2));
+  assert.equal(after.control.mode, "single");
+  assertNoLoopErrors(gw.errorLog());
+});

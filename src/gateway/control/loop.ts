@@ -219,6 +219,8 @@ function publishState(c: Control, s: GatewayState, now: number): void {
     reason: c.modeReason,
     since: c.modeSince,
     instance: instanceId(s),
+    // The worker running the loop (the one holding the worker lease).
+    worker: ngx.worker.pid(),
     leader: holder === undefined ? undefined : tokenInstance(holder),
     fencing_token: c.leader.token === undefined ? undefined : tokenEpoch(c.leader.token),
     redis: s.config.cluster === undefined ? undefined : c.redisUp ? "up" : "down",
