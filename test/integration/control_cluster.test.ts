@@ -139,7 +139,8 @@ test("three instances: one leader sends, a standby takes over after SIGKILL, Red
     const next = await eventually("a new leader's signal", LEASE_MS + 5000, async () => signals().find((s) => s.at > killedAt && s.instance !== leaderId));
     const takeover = next.at - killedAt;
     t.diagnostic(`takeover: first signal of the new leader ${takeover} ms after SIGKILL (lease ${LEASE_MS} ms)`);
-    assert.ok(takeover <= LEASE_MS + 1500, `takeover took ${takeover} ms`);
+    // The key expires at most lease_ms after the kill; the standby tries again right then (one 0.25 s tick).
+    assert.ok(takeover <= LEASE_MS + 750, `takeover took ${takeover} ms`);
     const newLeader = others[["gw-a", "gw-b", "gw-c"].filter((id) => id !== leaderId).indexOf(next.instance)];
     await eventually("the dead instance drops out", 5000, async () => ((await newLeader.status()).control.live_instances === 2 ? true : undefined));
     assertOneActorAtATime(signals());

@@ -90,6 +90,18 @@ describe("control modes", function()
   end
 end)
 
+describe("next lease try", function()
+  it("a standby tries again when the holder's lease ends, if that is sooner than the interval", function()
+    assert.are.equal(100.5, lease.nextLeaseTry(100, 0.5, 1, nil)) -- renewed: one interval
+    assert.are.equal(100.5, lease.nextLeaseTry(100, 0.5, 2, nil)) -- acquired
+    assert.are.equal(100.5, lease.nextLeaseTry(100, 0.5, 0, 2500)) -- held for long: one interval
+    assert.are.equal(100.2, lease.nextLeaseTry(100, 0.5, 0, 200)) -- ends in 0.2 s
+    assert.are.equal(100, lease.nextLeaseTry(100, 0.5, 0, 0))
+    assert.are.equal(100.5, lease.nextLeaseTry(100, 0.5, 0, -1)) -- no expiry reported
+    assert.are.equal(100.5, lease.nextLeaseTry(100, 0.5, nil, nil)) -- no answer
+  end)
+end)
+
 describe("fencing before each try of an action", function()
   -- clustered, mode, acting -> check
   local cases = {

@@ -22,7 +22,7 @@ import { Credentials } from "../../actuators/actuator";
 import { SecretCache, newSecretCache, resolveCredentials, secretsOf, systemIo } from "../../actuators/credentials";
 import { redact } from "../../actuators/redact";
 import { request } from "../../net/http";
-import { claimWorkerLease, ACQUIRE_SCRIPT, RELEASE_SCRIPT, LeaderState, newLeaderState, onAcquireReply, isLeader, controlMode, ControlMode, fenceCheck, tokenEpoch, tokenInstance } from "../../control/lease";
+import { claimWorkerLease, ACQUIRE_SCRIPT, RELEASE_SCRIPT, LeaderState, newLeaderState, onAcquireReply, isLeader, controlMode, ControlMode, fenceCheck, nextLeaseTry, tokenEpoch, tokenInstance } from "../../control/lease";
 import { ClusterFigures, aggregate, encodeSnapshot, epochKey, leaseKey, metricsKey } from "../../control/cluster";
 import { SourceEntry, SourceIo, fetchDue, newSourceEntry, reading, recordFetch } from "../../sources/source";
 import { sourceFor } from "../../sources/registry";
@@ -77,7 +77,8 @@ interface Control {
   sources: LuaTable<string, SourceEntry>;
   fetching: LuaTable<string, boolean>;
   running: boolean;
-  lastCluster: number;
+  /** Time of the next lease renewal or claim (and publication of this instance's windows). */
+  nextCluster: number;
   redisUp: boolean;
   redisError?: string;
   wasLeader: boolean;
@@ -156,7 +157,7 @@ function newControl(s: GatewayState): Control {
     sources,
     fetching: new LuaTable(),
     running: false,
-    lastCluster: 0,
+    nextCluster: 0,
     redisUp: s.config.cluster === undefined,
     wasLeader: false,
     mode: s.config.cluster === undefined ? "single" : "standby",
@@ -270,6 +271,7 @@ function clusterStep(c: Control, s: GatewayState, now: number): void {
   }
   const r = reply as unknown as (string | number)[];
   onAcquireReply(c.leader, r[0] as number, r[1] as string, now, cluster.lease_ms);
+  c.nextCluster = nextLeaseTry(now, cluster.interval, r[0] as number, r[2] as number | undefined);
   ngx.shared[STATE_DICT]!.set("ctl|token", c.leader.token ?? "");
   if (c.leader.token === undefined) ngx.shared[STATE_DICT]!.delete("ctl|token");
   if (r[0] === 2) logEvent(ngx.NOTICE, { event: "leader", instance: me, token_epoch: tokenEpoch(r[1] as string), time: now });
@@ -861,8 +863,8 @@ function evaluatePool(c: Control, s: GatewayState, pc: PoolControl, now: number)
 
 function work(this: void, c: Control, s: GatewayState, now: number): void {
   const cluster = s.config.cluster;
-  if (cluster !== undefined && now - c.lastCluster >= cluster.interval) {
-    c.lastCluster = now;
+  if (cluster !== undefined && now >= c.nextCluster) {
+    c.nextCluster = now + cluster.interval;
     clusterStep(c, s, now);
     ngx.update_time();
     now = ngx.now();
