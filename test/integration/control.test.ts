@@ -111,6 +111,42 @@ test("Kubernetes over HTTPS: overload to scale-out in under 2 s, then scale-in, 
   assert.equal(s.pools.api.scaling.actions.sent, kube.patches.length);
 });
 
+test("overload of a pool of fixed capacity: demand beyond it to scale signal in under 2 s (defaults)", async (t) => {
+  // Two replicas that each serve 2 requests at once in 50 ms (80 requests/s in all); the policy
+  // wants at most 2 requests in flight per replica. 2 clients fit; 16 overload the pool.
+  const fixed = await startTestBackends([{ delay: 0.05, capacity: 2 }, { delay: 0.05, capacity: 2 }]);
+  t.after(() => fixed.stop());
+  const hook = await startServer((_r, res) => json(res, 200, { ok: true }));
+  t.after(() => hook.close());
+  const gw = await startGateway({
+    pools: { api: pool(fixed.ports, { scaling: { min_replicas: 2, max_replicas: 8, target: { metric: "in_flight", value: 2 }, actuator: { type: "webhook", url: `${hook.url}/scale` } } }) },
+    routes: [{ name: "api", match: { prefix: "/" }, pool: "api" }],
+  });
+  t.after(() => gw.stop());
+  const light = startTraffic(`${gw.url}/x`, 2);
+  let heavy: ReturnType<typeof startTraffic> | undefined;
+  try {
+    await eventually("the loop runs with the pool within capacity", 10000, async () => {
+      const d = (await gw.status()).pools.api.scaling.last_decision;
+      return d?.current === 2 && d.action === "unchanged" && d.time * 1000 > Date.now() - 1500 ? true : undefined;
+    });
+    assert.equal(hook.requests.length, 0, "no signal while the demand fits");
+    const onset = Date.now();
+    heavy = startTraffic(`${gw.url}/x`, 14);
+    const first = await eventually("a scale-out signal", 10000, async () => hook.requests[0]);
+    const reaction = first.at - onset;
+    t.diagnostic(`fixed capacity: overload onset to scale signal ${reaction} ms`);
+    assert.ok(reaction < 2000, `scale signal ${reaction} ms after the overload started`);
+    const body = JSON.parse(first.body);
+    assert.equal(body.current, 2);
+    assert.ok(body.desired > 2 && body.desired <= 8, `desired ${body.desired}`);
+  } finally {
+    const stats = [await light.stop(), ...(heavy ? [await heavy.stop()] : [])];
+    for (const st of stats) assert.equal(st.errors, 0);
+  }
+  assertNoLoopErrors(gw.errorLog());
+});
+
 test("TLS: a good certificate is accepted, a wrong CA or a wrong name is refused", async (t) => {
   const good = await startServer((_r, res) => json(res, 200, { ok: true }), { cert: pki.cert, key: pki.key });
   const wrongName = await startServer((_r, res) => json(res, 200, { ok: true }), { cert: pki.wrongNameCert, key: pki.wrongNameKey });
