@@ -359,3 +359,38 @@ test("the worker running the loop is SIGKILLed: another worker takes over within
   assert.equal(after.control.mode, "single");
   assertNoLoopErrors(gw.errorLog());
 });
+
+test("scale-out with health checks: an added peer is out of rotation until its probes pass", async (t) => {
+  const be = await startTestBackends([{ delay: 0.005 }, { delay: 0.005 }]);
+  t.after(() => be.stop());
+  const [a, fresh] = be.ports;
+  const dead = await freePort(); // a replica that never comes up
+  const gw = await startGateway({
+    pools: { api: pool([a], { balancer: { algorithm: "round_robin", health_check: { path: "/", interval: 0.2, timeout: 0.2, rise: 2, fall: 2 } } }) },
+    routes: [{ name: "api", match: { prefix: "/" }, pool: "api" }],
+  });
+  t.after(() => gw.stop());
+  const traffic = startTraffic(`${gw.url}/x`, 4);
+  const peerOf = async (port: number) => ((await gw.status()).pools.api.peers as any[]).find((p) => p.address === `127.0.0.1:${port}`);
+  let stats;
+  try {
+    for (const port of [dead, fresh]) {
+      const r = await httpRequest(`${gw.adminUrl}/autoscale/pools/api/peers`, { method: "POST", body: JSON.stringify({ host: "127.0.0.1", port }), headers: { "content-type": "application/json" } });
+      assert.equal(r.status, 201);
+      // Before any probe: out of rotation (added as healthy, it would take its share at once).
+      const added = JSON.parse(r.body).peers.find((p: any) => p.port === port);
+      assert.equal(added.healthy, false);
+    }
+    const joined = await eventually("the live replica passes its probes", 5000, async () => {
+      const p = await peerOf(fresh);
+      return p?.healthy === true ? p : undefined;
+    });
+    assert.ok(joined);
+    await sleep(1000);
+    assert.equal((await peerOf(dead)).healthy, false, "the replica that never answered stays out");
+  } finally {
+    stats = await traffic.stop();
+  }
+  assert.equal(stats.errors, 0);
+  assert.deepEqual(Object.keys(stats.byStatus), ["200"]);
+});
