@@ -57,7 +57,11 @@ function copyPeers(pool: PoolMembers): MemberPeer[] {
  * Applies `{op, pool, host, port, weight?}` to `pools` (not modified). add: weight defaults to
  * 1; set_weight: weight required; remove, drain, up, down: host and port only.
  */
-export function apply(pools: LuaTable<string, PoolMembers>, raw: Json, now: number): LuaMultiReturn<[PoolMembers | undefined, string[]]> {
+/**
+ * `probed`: the pool has active health checks, so an added peer gets no traffic until its first
+ * passing verdict (its slow start begins then, not at the add).
+ */
+export function apply(pools: LuaTable<string, PoolMembers>, raw: Json, now: number, probed?: boolean): LuaMultiReturn<[PoolMembers | undefined, string[]]> {
   const p = new Problems();
   const o = readObject(p, "body", raw, true);
   if (o === undefined) return $multi(undefined, p.list);
@@ -93,7 +97,7 @@ export function apply(pools: LuaTable<string, PoolMembers>, raw: Json, now: numb
   }
   const peers = copyPeers(pool);
   if (op === "add") {
-    peers.push({ host, port, weight: weight!, state: "up", healthy: true, since: now });
+    peers.push({ host, port, weight: weight!, state: "up", healthy: probed !== true, since: now });
   } else if (op === "remove") {
     table.remove(peers, at + 1);
   } else if (op === "set_weight") {

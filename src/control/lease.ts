@@ -30,14 +30,14 @@ export function claimWorkerLease(dict: LeaseDict, key: string, me: number, ttl: 
 /**
  * KEYS[1] lease key, KEYS[2] epoch counter; ARGV[1] the caller's token ("" if none), ARGV[2]
  * lease ms, ARGV[3] instance id. Returns {1, token} renewed, {2, token} newly acquired, or
- * {0, holder's token} when another instance holds it.
+ * {0, holder's token, its remaining ms} when another instance holds it.
  */
 export const ACQUIRE_SCRIPT = `local v = redis.call('GET', KEYS[1])
 if v and v == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return {1, v}
 end
-if v then return {0, v} end
+if v then return {0, v, redis.call('PTTL', KEYS[1])} end
 if redis.call('EXISTS', KEYS[2]) == 0 then
   -- A Redis restarted without persistence forgot the counter: start above every earlier epoch.
   local t = redis.call('TIME')
@@ -132,4 +132,28 @@ export function controlMode(m: ModeInput): LuaMultiReturn<[ControlMode, boolean,
   if (m.fallback === "local" && m.wasLeader) return $multi("degraded", true, "redis unreachable: former leader decides on local numbers (fallback local)");
   if (m.fallback === "local") return $multi("degraded", false, "redis unreachable: standby holds (only the former leader decides locally)");
   return $multi("degraded", false, "redis unreachable: holding the current replica count (fallback hold)");
+}
+
+export type FenceCheck = "none" | "lease" | "stop";
+
+/**
+ * What an action checks before each try, from the loop's mode at that moment (an action spans a
+ * drain and retries, so the mode may have changed since its decision): "lease" (the Redis lease
+ * must still carry our token), "none" (no cluster, or the local fallback where no fencing is
+ * possible) or "stop" (this instance no longer acts: a standby, or holding while Redis is down).
+ */
+export function fenceCheck(clustered: boolean, mode: ControlMode, acting: boolean): FenceCheck {
+  if (!clustered) return "none";
+  if (!acting) return "stop";
+  return mode === "leader" ? "lease" : "none";
+}
+
+/**
+ * When to talk to Redis next: after `interval`, except that a standby that saw the holder's lease
+ * ending sooner tries again right when it ends (a dead leader is replaced at its lease's end,
+ * not up to one interval later).
+ */
+export function nextLeaseTry(now: number, interval: number, status: number | undefined, remainingMs: number | undefined): number {
+  if (status === 0 && remainingMs !== undefined && remainingMs >= 0 && remainingMs / 1000 < interval) return now + remainingMs / 1000;
+  return now + interval;
 }

@@ -126,7 +126,7 @@ export function change(pool: string, op: JsonObject, now: number): LuaMultiRetur
     return $multi(undefined, [`pool: ${err}`]);
   }
   pools.set(pool, current);
-  const [next, problems] = membership.apply(pools, op, now);
+  const [next, problems] = membership.apply(pools, op, now, s.pools.get(pool).config.balancer.health_check !== undefined);
   if (next !== undefined) {
     const serr = store(next);
     if (serr !== undefined) {

@@ -111,6 +111,42 @@ test("Kubernetes over HTTPS: overload to scale-out in under 2 s, then scale-in, 
   assert.equal(s.pools.api.scaling.actions.sent, kube.patches.length);
 });
 
+test("overload of a pool of fixed capacity: demand beyond it to scale signal in under 2 s (defaults)", async (t) => {
+  // Two replicas that each serve 2 requests at once in 50 ms (80 requests/s in all); the policy
+  // wants at most 2 requests in flight per replica. 2 clients fit; 16 overload the pool.
+  const fixed = await startTestBackends([{ delay: 0.05, capacity: 2 }, { delay: 0.05, capacity: 2 }]);
+  t.after(() => fixed.stop());
+  const hook = await startServer((_r, res) => json(res, 200, { ok: true }));
+  t.after(() => hook.close());
+  const gw = await startGateway({
+    pools: { api: pool(fixed.ports, { scaling: { min_replicas: 2, max_replicas: 8, target: { metric: "in_flight", value: 2 }, actuator: { type: "webhook", url: `${hook.url}/scale` } } }) },
+    routes: [{ name: "api", match: { prefix: "/" }, pool: "api" }],
+  });
+  t.after(() => gw.stop());
+  const light = startTraffic(`${gw.url}/x`, 2);
+  let heavy: ReturnType<typeof startTraffic> | undefined;
+  try {
+    await eventually("the loop runs with the pool within capacity", 10000, async () => {
+      const d = (await gw.status()).pools.api.scaling.last_decision;
+      return d?.current === 2 && d.action === "unchanged" && d.time * 1000 > Date.now() - 1500 ? true : undefined;
+    });
+    assert.equal(hook.requests.length, 0, "no signal while the demand fits");
+    const onset = Date.now();
+    heavy = startTraffic(`${gw.url}/x`, 14);
+    const first = await eventually("a scale-out signal", 10000, async () => hook.requests[0]);
+    const reaction = first.at - onset;
+    t.diagnostic(`fixed capacity: overload onset to scale signal ${reaction} ms`);
+    assert.ok(reaction < 2000, `scale signal ${reaction} ms after the overload started`);
+    const body = JSON.parse(first.body);
+    assert.equal(body.current, 2);
+    assert.ok(body.desired > 2 && body.desired <= 8, `desired ${body.desired}`);
+  } finally {
+    const stats = [await light.stop(), ...(heavy ? [await heavy.stop()] : [])];
+    for (const st of stats) assert.equal(st.errors, 0);
+  }
+  assertNoLoopErrors(gw.errorLog());
+});
+
 test("TLS: a good certificate is accepted, a wrong CA or a wrong name is refused", async (t) => {
   const good = await startServer((_r, res) => json(res, 200, { ok: true }), { cert: pki.cert, key: pki.key });
   const wrongName = await startServer((_r, res) => json(res, 200, { ok: true }), { cert: pki.wrongNameCert, key: pki.wrongNameKey });
@@ -288,4 +324,73 @@ test("peers follow a Service's EndpointSlices: new ones join, vanished ones drai
   assert.ok(moves.some((m) => (m.removed ?? []).includes(`127.0.0.1:${b}`)));
   assert.ok(!log.includes(TOKEN));
   assertNoLoopErrors(log);
+});
+
+test("the worker running the loop is SIGKILLed: another worker takes over within one interval", async (t) => {
+  const hook = await startServer((_r, res) => json(res, 200, { ok: true }));
+  t.after(() => hook.close());
+  const gw = await startGateway(
+    {
+      pools: {
+        // One peer and min_replicas 2: the loop asks for 2, and again every resend_interval.
+        api: pool([backends.ports[0]], { scaling: { min_replicas: 2, max_replicas: 3, target: { metric: "requests_per_second", value: 1000 }, actuator: { type: "webhook", url: `${hook.url}/scale`, resend_interval: 1 } } }),
+      },
+      routes: [{ name: "api", match: { prefix: "/" }, pool: "api" }],
+    },
+    { workers: 2 },
+  );
+  t.after(() => gw.stop());
+  await eventually("a first signal", 10000, async () => hook.requests[0]);
+  const before = await gw.status();
+  const worker: number = before.control.worker;
+  assert.ok(Number.isInteger(worker) && worker !== gw.nginx.process.pid, "the status names the loop's worker");
+  const killedAt = Date.now();
+  process.kill(worker, "SIGKILL");
+  const after = await eventually("a decision by another worker", 10000, async () => {
+    const s = await gw.status().catch(() => undefined);
+    return s && s.control.worker !== worker && s.pools.api.scaling.last_decision.time * 1000 > killedAt ? s : undefined;
+  });
+  const takeover = after.pools.api.scaling.last_decision.time * 1000 - killedAt;
+  t.diagnostic(`worker takeover: first decision ${Math.round(takeover)} ms after SIGKILL`);
+  // The lease lives 0.75 s and is claimed every 0.25 s; the new holder evaluates at once.
+  assert.ok(takeover <= 1000 + 250, `takeover took ${takeover} ms`);
+  await eventually("signals go on", 5000, async () => (hook.requests.some((r) => r.at > killedAt) ? true : undefined));
+  assert.ok(hook.requests.every((r) => JSON.parse(r.body).desired === 2));
+  assert.equal(after.control.mode, "single");
+  assertNoLoopErrors(gw.errorLog());
+});
+
+test("scale-out with health checks: an added peer is out of rotation until its probes pass", async (t) => {
+  const be = await startTestBackends([{ delay: 0.005 }, { delay: 0.005 }]);
+  t.after(() => be.stop());
+  const [a, fresh] = be.ports;
+  const dead = await freePort(); // a replica that never comes up
+  const gw = await startGateway({
+    pools: { api: pool([a], { balancer: { algorithm: "round_robin", health_check: { path: "/", interval: 0.2, timeout: 0.2, rise: 2, fall: 2 } } }) },
+    routes: [{ name: "api", match: { prefix: "/" }, pool: "api" }],
+  });
+  t.after(() => gw.stop());
+  const traffic = startTraffic(`${gw.url}/x`, 4);
+  const peerOf = async (port: number) => ((await gw.status()).pools.api.peers as any[]).find((p) => p.address === `127.0.0.1:${port}`);
+  let stats;
+  try {
+    for (const port of [dead, fresh]) {
+      const r = await httpRequest(`${gw.adminUrl}/autoscale/pools/api/peers`, { method: "POST", body: JSON.stringify({ host: "127.0.0.1", port }), headers: { "content-type": "application/json" } });
+      assert.equal(r.status, 201);
+      // Before any probe: out of rotation (added as healthy, it would take its share at once).
+      const added = JSON.parse(r.body).peers.find((p: any) => p.port === port);
+      assert.equal(added.healthy, false);
+    }
+    const joined = await eventually("the live replica passes its probes", 5000, async () => {
+      const p = await peerOf(fresh);
+      return p?.healthy === true ? p : undefined;
+    });
+    assert.ok(joined);
+    await sleep(1000);
+    assert.equal((await peerOf(dead)).healthy, false, "the replica that never answered stays out");
+  } finally {
+    stats = await traffic.stop();
+  }
+  assert.equal(stats.errors, 0);
+  assert.deepEqual(Object.keys(stats.byStatus), ["200"]);
 });

@@ -17,6 +17,20 @@ local function apply(op, now)
   return new, problems
 end
 
+describe("a peer added to a probed pool", function()
+  it("waits for its first passing verdict, and its slow start begins then", function()
+    local p = pools()
+    local new = membership.apply(p, { op = "add", pool = "api", host = "10.0.0.3", port = 80 }, 200, true)
+    local added = new.peers[3]
+    assert.are.same({ "10.0.0.3", false, 200 }, { added.host, added.healthy, added.since })
+    local healthy = membership.setHealth(new, "10.0.0.3", 80, true, 207)
+    assert.are.same({ true, 207 }, { healthy.peers[3].healthy, healthy.peers[3].since })
+    -- without active checks it serves (ramping) at once
+    local plain = membership.apply(pools(), { op = "add", pool = "api", host = "10.0.0.3", port = 80 }, 200)
+    assert.are.same({ true, 200 }, { plain.peers[3].healthy, plain.peers[3].since })
+  end)
+end)
+
 describe("membership operations", function()
   it("adds a peer (weight 1 by default), up and healthy since now, version bumped", function()
     local new, problems = apply({ op = "add", pool = "api", host = "10.0.0.3", port = 80 })

@@ -90,6 +90,36 @@ describe("control modes", function()
   end
 end)
 
+describe("next lease try", function()
+  it("a standby tries again when the holder's lease ends, if that is sooner than the interval", function()
+    assert.are.equal(100.5, lease.nextLeaseTry(100, 0.5, 1, nil)) -- renewed: one interval
+    assert.are.equal(100.5, lease.nextLeaseTry(100, 0.5, 2, nil)) -- acquired
+    assert.are.equal(100.5, lease.nextLeaseTry(100, 0.5, 0, 2500)) -- held for long: one interval
+    assert.are.equal(100.2, lease.nextLeaseTry(100, 0.5, 0, 200)) -- ends in 0.2 s
+    assert.are.equal(100, lease.nextLeaseTry(100, 0.5, 0, 0))
+    assert.are.equal(100.5, lease.nextLeaseTry(100, 0.5, 0, -1)) -- no expiry reported
+    assert.are.equal(100.5, lease.nextLeaseTry(100, 0.5, nil, nil)) -- no answer
+  end)
+end)
+
+describe("fencing before each try of an action", function()
+  -- clustered, mode, acting -> check
+  local cases = {
+    { false, "single", true, "none" },
+    { true, "leader", true, "lease" },
+    -- demoted between the decision and a retry: the lease is not even asked for
+    { true, "standby", false, "stop" },
+    { true, "degraded", false, "stop" },
+    -- fallback local: the former leader decides alone, nothing to fence with
+    { true, "degraded", true, "none" },
+  }
+  for i, c in ipairs(cases) do
+    it("case " .. i .. ": " .. c[2] .. " -> " .. c[4], function()
+      assert.are.equal(c[4], lease.fenceCheck(c[1], c[2], c[3]))
+    end)
+  end
+end)
+
 describe("cluster snapshots", function()
   it("round-trip, with missing optional values", function()
     local text = cluster.encodeSnapshot({ time = 1000.25, rate = 12.5, requests = 125, errors = 3, p99Ms = 40 })

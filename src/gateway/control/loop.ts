@@ -23,7 +23,7 @@ import { ActuatorConfig } from "../../actuators/schema";
 import { SecretCache, newSecretCache, resolveCredentials, secretsOf, systemIo } from "../../actuators/credentials";
 import { redact } from "../../actuators/redact";
 import { request } from "../../net/http";
-import { claimWorkerLease, ACQUIRE_SCRIPT, RELEASE_SCRIPT, LeaderState, newLeaderState, onAcquireReply, isLeader, controlMode, ControlMode, tokenEpoch, tokenInstance } from "../../control/lease";
+import { claimWorkerLease, ACQUIRE_SCRIPT, RELEASE_SCRIPT, LeaderState, newLeaderState, onAcquireReply, isLeader, controlMode, ControlMode, fenceCheck, nextLeaseTry, tokenEpoch, tokenInstance } from "../../control/lease";
 import { ClusterFigures, aggregate, encodeSnapshot, epochKey, leaseKey, metricsKey } from "../../control/cluster";
 import { SourceEntry, SourceIo, fetchDue, newSourceEntry, reading, recordFetch } from "../../sources/source";
 import { sourceFor } from "../../sources/registry";
@@ -80,7 +80,8 @@ interface Control {
   sources: LuaTable<string, SourceEntry>;
   fetching: LuaTable<string, boolean>;
   running: boolean;
-  lastCluster: number;
+  /** Time of the next lease renewal or claim (and publication of this instance's windows). */
+  nextCluster: number;
   redisUp: boolean;
   redisError?: string;
   wasLeader: boolean;
@@ -159,7 +160,7 @@ function newControl(s: GatewayState): Control {
     sources,
     fetching: new LuaTable(),
     running: false,
-    lastCluster: 0,
+    nextCluster: 0,
     redisUp: s.config.cluster === undefined,
     wasLeader: false,
     mode: s.config.cluster === undefined ? "single" : "standby",
@@ -222,6 +223,8 @@ function publishState(c: Control, s: GatewayState, now: number): void {
     reason: c.modeReason,
     since: c.modeSince,
     instance: instanceId(s),
+    // The worker running the loop (the one holding the worker lease).
+    worker: ngx.worker.pid(),
     leader: holder === undefined ? undefined : tokenInstance(holder),
     fencing_token: c.leader.token === undefined ? undefined : tokenEpoch(c.leader.token),
     redis: s.config.cluster === undefined ? undefined : c.redisUp ? "up" : "down",
@@ -271,6 +274,7 @@ function clusterStep(c: Control, s: GatewayState, now: number): void {
   }
   const r = reply as unknown as (string | number)[];
   onAcquireReply(c.leader, r[0] as number, r[1] as string, now, cluster.lease_ms);
+  c.nextCluster = nextLeaseTry(now, cluster.interval, r[0] as number, r[2] as number | undefined);
   ngx.shared[STATE_DICT]!.set("ctl|token", c.leader.token ?? "");
   if (c.leader.token === undefined) ngx.shared[STATE_DICT]!.delete("ctl|token");
   if (r[0] === 2) logEvent(ngx.NOTICE, { event: "leader", instance: me, token_epoch: tokenEpoch(r[1] as string), time: now });
@@ -681,8 +685,16 @@ function act(this: void, c: Control, s: GatewayState, pc: PoolControl, desired: 
       ngx.update_time();
       const now = ngx.now();
       // Fencing: a former leader that lost its lease stops before a new one can start.
+      // The mode is read now, not at the decision: a leader demoted during a drain or a retry's
+      // backoff must not send.
       const token = c.leader.token;
-      if (s.config.cluster !== undefined && c.mode === "leader") {
+      const fence = fenceCheck(s.config.cluster !== undefined, c.mode, c.acting);
+      if (fence === "stop") {
+        error = `this instance no longer acts (mode ${c.mode})`;
+        fenced = true;
+        break;
+      }
+      if (fence === "lease") {
         let still = false;
         let ferr: string | undefined = "no leader lease";
         if (token !== undefined) [still, ferr] = stillLeader(s, token);
@@ -915,8 +927,8 @@ function evaluatePool(c: Control, s: GatewayState, pc: PoolControl, now: number)
 
 function work(this: void, c: Control, s: GatewayState, now: number): void {
   const cluster = s.config.cluster;
-  if (cluster !== undefined && now - c.lastCluster >= cluster.interval) {
-    c.lastCluster = now;
+  if (cluster !== undefined && now >= c.nextCluster) {
+    c.nextCluster = now + cluster.interval;
     clusterStep(c, s, now);
     ngx.update_time();
     now = ngx.now();
