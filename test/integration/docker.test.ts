@@ -110,7 +110,8 @@ test("the image: nginx and the compiled Lua without Node, a non-root user, a hea
   assert.equal(probe.stdout, "10001\nlua-ok\n", probe.stderr);
   const mb = inspect.Size / 1e6;
   t.diagnostic(`image ${IMAGE}: ${mb.toFixed(1)} MB`);
-  assert.ok(mb < 200, `image size ${mb.toFixed(1)} MB`);
+  // 127 MB here (a 106 MB debootstrap base); a Node runtime left in the final stage would pass 150.
+  assert.ok(mb < 150, `image size ${mb.toFixed(1)} MB`);
 });
 
 test("the entrypoint generates the nginx.conf that `autoscale run` generates", () => {
