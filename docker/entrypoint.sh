@@ -14,6 +14,8 @@
 #   AUTOSCALE_ADMIN_TOKEN_FILE / AUTOSCALE_ADMIN_TOKEN   the admin token (a file wins)
 #   AUTOSCALE_WORKERS         worker_processes (default auto)
 #   AUTOSCALE_LOG_LEVEL       error_log level on stderr (default notice: decision logs included)
+#   AUTOSCALE_ACCESS_LOG      on (default): the proxy's access log on stdout (combined format,
+#                             flushed every second); off: none (saves a little per request)
 #   AUTOSCALE_PASS_ENV        names of environment variables nginx keeps for its workers
 #                             (secrets referenced as {"env": NAME} in actuator configs)
 # Signals: TERM, INT and QUIT stop nginx gracefully (in-flight requests finish); HUP regenerates
@@ -54,6 +56,11 @@ generate_gateway() {
     --write-config "$PREFIX/autoscale.json" --write-admin "$PREFIX/admin-address"
     --workers "${AUTOSCALE_WORKERS:-auto}" --error-log "stderr ${AUTOSCALE_LOG_LEVEL:-notice}")
   for m in "${MODULES[@]}"; do [ -f "$m" ] && args+=(--load-module "$m"); done
+  case "${AUTOSCALE_ACCESS_LOG:-on}" in
+    on) args+=(--access-log "/dev/stdout combined buffer=32k flush=1s") ;;
+    off) ;;
+    *) die "AUTOSCALE_ACCESS_LOG: expected on or off, got ${AUTOSCALE_ACCESS_LOG}" ;;
+  esac
   [ -n "${AUTOSCALE_LISTEN:-}" ] && args+=(--listen "$AUTOSCALE_LISTEN")
   [ -n "${AUTOSCALE_ADMIN_LISTEN:-}" ] && args+=(--admin-listen "$AUTOSCALE_ADMIN_LISTEN")
   if [ -n "${AUTOSCALE_ADMIN_TOKEN_FILE:-}" ]; then
@@ -73,7 +80,8 @@ run_nginx() {
   local pid=$!
   trap 'kill -QUIT "$pid" 2>/dev/null || true' TERM INT QUIT
   if [ -n "$on_hup" ]; then
-    trap "if $on_hup; then kill -HUP \"\$pid\"; else echo 'autoscale: reload refused, nginx keeps the running config' >&2; fi" HUP
+    # In a subshell: a failing check must refuse the reload, never end this shell (and nginx).
+    trap "if ( $on_hup ); then kill -HUP \"\$pid\"; else echo 'autoscale: reload refused, nginx keeps the running config' >&2; fi" HUP
   fi
   set +e
   while kill -0 "$pid" 2>/dev/null; do wait "$pid"; done

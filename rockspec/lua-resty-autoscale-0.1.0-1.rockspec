@@ -140,5 +140,7 @@ build = {
       ["resty.autoscale.tools.standalone_conf"] = "build/lua/resty/autoscale/tools/standalone_conf.lua",
       ["resty.autoscale.tools.validate"] = "build/lua/resty/autoscale/tools/validate.lua",
    },
-   copy_directories = {},
+   -- The drop-in include (shared dicts, init hooks) goes with the modules, into the rock's
+   -- directory: include $(luarocks show --rock-dir lua-resty-autoscale)/nginx/autoscale.conf
+   copy_directories = { "nginx" },
 }

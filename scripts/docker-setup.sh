@@ -39,6 +39,8 @@ install_tools() {
 start_daemon() {
   if docker info >/dev/null 2>&1; then return 0; fi
   log "starting dockerd"
+  # The dockerd creates the docker0 bridge when the machine has none; it outlives the daemon.
+  if [ -d /sys/class/net/docker0 ]; then echo yes; else echo no; fi >"$STATE/bridge-before"
   dockerd >"$STATE/dockerd.log" 2>&1 &
   echo $! >"$STATE/dockerd.pid"
   for _ in $(seq 1 100); do
@@ -68,6 +70,13 @@ make_base_image() {
   touch "$STATE/base-image-made"
 }
 
+project_images() { docker image ls -q --no-trunc --filter label=lua-resty-autoscale | sort -u; }
+
+# What exists before the tests, so that `down` removes only what this run added.
+record_before() {
+  [ -f "$STATE/images-before" ] || project_images >"$STATE/images-before"
+}
+
 down() {
   if docker info >/dev/null 2>&1; then
     # testcontainers runs without Ryuk here: remove its containers, then the compose demo's.
@@ -79,8 +88,9 @@ down() {
     docker network ls -q --filter label=com.docker.compose.project=autoscaledemo | xargs -r docker network rm >/dev/null 2>&1 || true
     docker network ls -q --filter label=org.testcontainers | xargs -r docker network rm >/dev/null 2>&1 || true
     if [ "${AUTOSCALE_DOCKER_KEEP:-0}" != 1 ]; then
-      # The project's images (gateway, its build stage, the demo's redis) carry this label.
-      docker image ls -q --filter label=lua-resty-autoscale | sort -u | xargs -r docker rmi -f >/dev/null 2>&1 || true
+      # The project's images (gateway, its build stage, the demo's redis) carry this label; the
+      # ones that were there before `up` stay.
+      project_images | comm -23 - <(sort -u "$STATE/images-before" 2>/dev/null) | xargs -r docker rmi -f >/dev/null 2>&1 || true
       if [ -f "$STATE/base-image-made" ]; then docker rmi -f "$BASE" >/dev/null 2>&1 || true; fi
     fi
   fi
@@ -90,6 +100,9 @@ down() {
     pid=$(cat "$STATE/dockerd.pid")
     kill "$pid" 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    if [ "$(cat "$STATE/bridge-before" 2>/dev/null)" = no ] && [ -d /sys/class/net/docker0 ]; then
+      ip link delete docker0 2>/dev/null || true
+    fi
   fi
   rm -rf "$STATE"
 }
@@ -98,6 +111,7 @@ case "${1:-up}" in
   up)
     install_tools
     start_daemon
+    record_before
     make_base_image
     ;;
   down) down ;;

@@ -68,7 +68,9 @@ build = {
    modules = {
 ${lines.join("\n")}
    },
-   copy_directories = {},
+   -- The drop-in include (shared dicts, init hooks) goes with the modules, into the rock's
+   -- directory: include $(luarocks show --rock-dir lua-resty-autoscale)/nginx/autoscale.conf
+   copy_directories = { "nginx" },
 }
 `;
 

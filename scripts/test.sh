@@ -36,6 +36,9 @@ if [ "$busted_rc" -ne 0 ] && [ "$b_fail" -eq 0 ]; then fail_suite "busted exited
 rm -f "$busted_out"
 
 echo "== integration tests (real nginx; Docker image and compose demo)"
+# Whatever happens next (a failure, Ctrl-C, CI's timeout), remove what the Docker setup created.
+trap 'bash scripts/docker-setup.sh down' EXIT
+trap 'exit 130' INT TERM
 bash scripts/docker-setup.sh up || echo "docker setup failed: the Docker tests will fail" >&2
 node_out=$(mktemp)
 node --test --test-concurrency=1 --test-reporter=tap build/node/test/integration/ | tee "$node_out"
@@ -46,7 +49,6 @@ passed=$((passed + ${n_ok:-0}))
 failed=$((failed + ${n_fail:-0}))
 if [ "$node_rc" -ne 0 ] && [ "${n_fail:-0}" -eq 0 ]; then fail_suite "node --test exited $node_rc"; fi
 rm -f "$node_out"
-bash scripts/docker-setup.sh down
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

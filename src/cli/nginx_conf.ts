@@ -107,6 +107,8 @@ export interface ConfOptions {
   workers?: number;
   /** error_log target and level, e.g. "stderr notice" (default "logs/error.log notice"). */
   errorLog?: string;
+  /** access_log arguments for the proxy server, e.g. "/dev/stdout combined" (default "off"). */
+  accessLog?: string;
   /** Overrides config.listen (tests use free ports). */
   listen?: number;
   adminListen?: string;
@@ -190,7 +192,7 @@ pid logs/nginx.pid;
 events { worker_connections 4096; }
 
 http {
-    access_log off;
+    access_log ${o.accessLog ?? "off"};
     client_body_temp_path temp/client_body;
     proxy_temp_path temp/proxy;
     fastcgi_temp_path temp/fastcgi;
@@ -211,6 +213,7 @@ ${fallback}
 
     server {
         listen ${o.adminListen ?? adminAddress(cfg.admin?.listen)};
+        access_log off;   # health checks and scrapes stay out of the access log
         location / {
             content_by_lua_block { require("resty.autoscale").admin() }
         }

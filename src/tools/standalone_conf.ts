@@ -4,7 +4,8 @@
 //
 //   luajit scripts/luarun.lua resty.autoscale.tools.standalone_conf --config IN --include PATH
 //       [--out FILE] [--write-config FILE] [--write-admin FILE] [--load-module SO]...
-//       [--workers N] [--error-log "stderr notice"] [--listen PORT] [--admin-listen ADDR]
+//       [--workers N] [--error-log "stderr notice"] [--access-log "/dev/stdout combined"]
+//       [--listen PORT] [--admin-listen ADDR]
 //       [--admin-token-file PATH | --admin-token-env NAME] [--env NAME]...
 //
 // --listen, --admin-listen and the admin token override the config file: the overridden config
@@ -148,6 +149,8 @@ export interface StandaloneOptions {
   loadModules: string[];
   workers?: number;
   errorLog?: string;
+  /** access_log arguments for the proxy server, e.g. "/dev/stdout combined" (default "off"). */
+  accessLog?: string;
   listen?: number;
   adminListen?: string;
   extraHttp?: string;
@@ -223,7 +226,7 @@ pid logs/nginx.pid;
 events { worker_connections 4096; }
 
 http {
-    access_log off;
+    access_log ${o.accessLog ?? "off"};
     client_body_temp_path temp/client_body;
     proxy_temp_path temp/proxy;
     fastcgi_temp_path temp/fastcgi;
@@ -251,6 +254,7 @@ ${fallback}
 
     server {
         listen ${o.adminListen ?? adminAddress(cfg.admin?.listen)};
+        access_log off;   # health checks and scrapes stay out of the access log
         location / {
             content_by_lua_block { require("resty.autoscale").admin() }
         }
@@ -372,6 +376,7 @@ export function main(args: string[]): number {
     loadModules: lists.get("load-module"),
     workers: workers === undefined || workers === "auto" ? undefined : tonumber(workers),
     errorLog: flags.get("error-log"),
+    accessLog: flags.get("access-log"),
     env: lists.get("env"),
     confDir: outFile === undefined ? undefined : string.match(outFile, "^(.*)/[^/]*$")[0],
   });

@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, readdirSync, statSync, writeFileSync, rmSync } from "node:fs";
+import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync, rmSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { projectRoot } from "../../src/cli/paths.js";
 import { startNginx } from "../../src/cli/nginx.js";
@@ -35,6 +35,13 @@ function systemDir(module: string, kind: "path" | "cpath"): string {
   return dir;
 }
 
+/** The rock's own directory in the tree (where copy_directories put nginx/autoscale.conf). */
+function rockDir(): string {
+  const r = spawnSync("luarocks", ["--lua-version", "5.1", "--tree", tree, "show", "--rock-dir", "lua-resty-autoscale"], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim();
+}
+
 before(async () => {
   tree = tempDir("rocktree");
   chmodSync(tree, 0o755); // nginx workers run as nobody when the tests run as root
@@ -63,6 +70,8 @@ test("luarocks make installs every module under resty/autoscale without the netw
   assert.ok(installed.every((p) => p.startsWith(join("resty", "autoscale") + "/")), "nothing outside resty/autoscale");
   const list = spawnSync("luarocks", ["--lua-version", "5.1", "--tree", tree, "list", "--porcelain"], { encoding: "utf8" });
   assert.match(list.stdout, /^lua-resty-autoscale\t0\.1\.0-1\tinstalled\t/m);
+  // The include goes with the rock, so a luarocks user needs no source checkout.
+  assert.equal(readFileSync(join(rockDir(), "nginx", "autoscale.conf"), "utf8"), readFileSync(join(projectRoot, "nginx", "autoscale.conf"), "utf8"));
 });
 
 test("nginx with only the rock tree on its Lua path serves traffic through the bundle", async () => {
@@ -81,8 +90,8 @@ test("nginx with only the rock tree on its Lua path serves traffic through the b
       routes: [{ name: "api", match: { prefix: "/" }, pool: "api" }],
     }),
   );
-  // The lines docs/install.md gives a luarocks user: the path, the include, one upstream, one
-  // location, the admin server.
+  // The lines docs/install.md gives a luarocks user: the path, the rock's include, one upstream,
+  // one location, the admin server.
   const conf = `${runtime.loadModules.map((m) => `load_module ${m};`).join("\n")}
 worker_processes 2;
 error_log logs/error.log notice;
@@ -94,7 +103,7 @@ http {
     proxy_temp_path temp/proxy;
     lua_package_path "${lua}/?.lua;${lua}/?/init.lua;${core}/?.lua;${core}/?/init.lua;";
     lua_package_cpath "${cjsonDir}/?.so;";
-    include ${join(projectRoot, "nginx", "autoscale.conf")};
+    include ${join(rockDir(), "nginx", "autoscale.conf")};
 
     upstream api {
         server 0.0.0.1;

@@ -13,7 +13,7 @@ import { tempDir } from "./harness.js";
 const include = join(projectRoot, "build", "nginx", "autoscale.conf");
 const peer = (port: number) => ({ host: "127.0.0.1", port });
 
-const cases: { name: string; config: any; workers?: number; errorLog?: string; modules: string[] }[] = [
+const cases: { name: string; config: any; workers?: number; errorLog?: string; accessLog?: string; modules: string[] }[] = [
   {
     name: "one pool, a prefix route: catch-all 404 location",
     config: { pools: { api: { peers: [peer(8081)] } }, routes: [{ name: "api", match: { prefix: "/api" }, pool: "api" }] },
@@ -33,6 +33,7 @@ const cases: { name: string; config: any; workers?: number; errorLog?: string; m
     },
     workers: 3,
     errorLog: "stderr notice",
+    accessLog: "/dev/stdout combined buffer=32k flush=1s",
     modules: [],
   },
   {
@@ -53,11 +54,15 @@ for (const c of cases) {
       for (const m of c.modules) args.push("--load-module", m);
       if (c.workers !== undefined) args.push("--workers", String(c.workers));
       if (c.errorLog !== undefined) args.push("--error-log", c.errorLog);
+      if (c.accessLog !== undefined) args.push("--access-log", c.accessLog);
       const lua = runLuaMain("resty.autoscale.tools.standalone_conf", args);
       assert.equal(lua.stderr, "");
       assert.equal(lua.status, 0);
-      const node = generateNginxConf(c.config, { prefix: dir, runtime: { binary: "nginx", loadModules: c.modules }, workers: c.workers, errorLog: c.errorLog });
+      const node = generateNginxConf(c.config, { prefix: dir, runtime: { binary: "nginx", loadModules: c.modules }, workers: c.workers, errorLog: c.errorLog, accessLog: c.accessLog });
       assert.equal(lua.stdout, node);
+      // The proxy's requests may be logged; the admin server's polls and health checks never are.
+      assert.ok(node.includes(`\nhttp {\n    access_log ${c.accessLog ?? "off"};\n`), "the access_log of the proxy");
+      assert.match(node, /listen [^\n]+;\n        access_log off;   # health checks/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
