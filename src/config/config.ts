@@ -282,6 +282,13 @@ export function validateConfig(doc: Json): LuaMultiReturn<[Config | undefined, s
     }
   }
 
+  // An external forecaster is read through a source: a name that is not one would never forecast.
+  if (sources !== undefined) {
+    for (const name of poolNames) {
+      const fs = pools.get(name).scaling?.predictive?.forecast_source;
+      if (fs !== undefined && sources.get(fs) === undefined) p.add(`pools.${name}.scaling.predictive.forecast_source`, `no source named ${string.format("%q", fs)} in "sources"`);
+    }
+  }
   if (root.get("redis") === undefined) requireRedisForClusterScope(p, routes, redis);
   // Route indices match the config's only when every route was read.
   if (metrics !== undefined && !metrics.enabled && p.list.length === 0) refuseWhatNeedsMetrics(p, poolNames, pools, routes);

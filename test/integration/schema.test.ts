@@ -328,6 +328,8 @@ const cases: Case[] = [
   { name: "step ranges overlap", config: withScaling({ step: { metric: "in_flight", threshold: 1, steps: [{ lower: 0, upper: 10, adjustment: 1 }, { lower: 5, adjustment: 2 }] } }), validatorOnly: "pools.api.scaling.step.steps[1]" },
   { name: "trend without a target to borrow", config: withScaling({ target: { metric: "in_flight", value: 10 }, trend: {} }), validatorOnly: "pools.api.scaling.trend.target" },
   { name: "predictive without a target to borrow", config: withScaling({ target: { metric: "in_flight", value: 10 }, predictive: {} }), validatorOnly: "pools.api.scaling.predictive.target" },
+  { name: "forecast source not in sources", config: withScaling({ predictive: { forecast_source: "forecaster" } }), validatorOnly: "pools.api.scaling.predictive.forecast_source" },
+  { name: "forecast source in sources", config: { ...withScaling({ predictive: { forecast_source: "forecaster" } }), sources: { forecaster: { type: "json_url", url: "http://127.0.0.1:9/f", path: "rps" } } }, ok: true },
   { name: "actuator retry base_ms above max_ms", config: withActuator({ ...webhook(), retry: { base_ms: 6000 } }), validatorOnly: "pools.api.scaling.actuator.retry.base_ms" },
   { name: "actuator breaker open_seconds above max_open_seconds", config: withActuator({ ...webhook(), breaker: { open_seconds: 700 } }), validatorOnly: "pools.api.scaling.actuator.breaker.open_seconds" },
 ];
