@@ -149,6 +149,8 @@ export interface ScaleToZeroConfig {
   idle: number;
   /** Requests per second above which a pool at zero wakes up (and counts as busy). */
   activation: number;
+  /** Seconds a request to the pool waits for its first serving peer before a 503 (0: at once). */
+  hold_timeout: number;
 }
 
 export interface PolicyConfig {
@@ -447,12 +449,13 @@ function readTrend(p: Problems, path: string, v: Json, rpsTarget: number | undef
 function readScaleToZero(p: Problems, path: string, v: Json): ScaleToZeroConfig | undefined {
   const o = readObject(p, path, v, false);
   if (o === undefined) return undefined;
-  rejectUnknownKeys(p, path, o, ["enabled", "idle", "activation"]);
+  rejectUnknownKeys(p, path, o, ["enabled", "idle", "activation", "hold_timeout"]);
   const enabled = readBoolean(p, join(path, "enabled"), o.get("enabled"), true);
   const idle = readNumber(p, join(path, "idle"), o.get("idle"), 1, 86400 * 7, 300);
   const activation = readNumber(p, join(path, "activation"), o.get("activation"), 0, 1e12, 0);
-  if (idle === undefined || activation === undefined) return undefined;
-  return { enabled, idle, activation };
+  const holdTimeout = readNumber(p, join(path, "hold_timeout"), o.get("hold_timeout"), 0, 3600, 30);
+  if (idle === undefined || activation === undefined || holdTimeout === undefined) return undefined;
+  return { enabled, idle, activation, hold_timeout: holdTimeout };
 }
 
 /**

@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { httpRequest } from "../../src/cli/http_util.js";
-import { eventually, pool, startGateway, startTestBackends } from "./harness.js";
+import { eventually, pool, sleep, startGateway, startTestBackends } from "./harness.js";
 import { json, startServer, TestServer } from "./control_servers.js";
 
 let backends: Awaited<ReturnType<typeof startTestBackends>>;
@@ -80,5 +80,69 @@ test("idle pool scales to 0, the first request wakes it: a signal to 1 within th
   const add = await httpRequest(`${gw.adminUrl}/autoscale/pools/api/peers`, { method: "POST", body: JSON.stringify({ host: "127.0.0.1", port: backends.ports[0] }) });
   assert.ok(add.status === 200 || add.status === 201, `add peer: ${add.status} ${add.body}`);
   await eventually("served again", 10000, async () => ((await httpRequest(`${gw.url}/again`)).status === 200 ? true : undefined));
+  assert.doesNotMatch(gw.errorLog(), /control loop failed|stack traceback/);
+});
+
+// holdForPeer (src/gateway/control/activation.ts) wired the way the access phase would call it.
+const heldLocation = (prefix: string, route: string, pool: string) => `
+        location ^~ ${prefix} {
+            proxy_pass http://autoscale_${pool};
+            access_by_lua_block {
+                require("resty.autoscale").access("${route}")
+                local s = require("resty.autoscale.gateway.state").getState()
+                require("resty.autoscale.gateway.control.activation").holdForPeer(s.routes["${route}"])
+            }
+            log_by_lua_block { require("resty.autoscale").log("${route}") }
+        }
+`;
+
+test("held at zero: the request waits for the first peer and is served; with none in hold_timeout, 503 and Retry-After", async (t) => {
+  let adminUrl = "";
+  // The orchestrator: on a signal to 1 for pool api, its replica (the backend) joins the pool.
+  const orchestrator = await startServer((r, res) => {
+    json(res, 200, { ok: true });
+    const body = JSON.parse(r.body);
+    if (r.path === "/api" && body.desired === 1) {
+      void httpRequest(`${adminUrl}/autoscale/pools/api/peers`, { method: "POST", body: JSON.stringify({ host: "127.0.0.1", port: backends.ports[0] }) });
+    }
+  });
+  t.after(() => orchestrator.close());
+  const scaling = (name: string, holdTimeout: number) => ({
+    min_replicas: 0,
+    max_replicas: 3,
+    interval: 1,
+    target: { metric: "requests_per_second", value: 100 },
+    scale_to_zero: { idle: 2, hold_timeout: holdTimeout },
+    actuator: { type: "webhook", url: `${orchestrator.url}/${name}` },
+  });
+  const gw = await startGateway(
+    {
+      pools: { api: pool(backends.ports, { scaling: scaling("api", 20) }), cold: pool(backends.ports, { scaling: scaling("cold", 1) }) },
+      routes: [
+        { name: "api", match: { prefix: "/api/" }, pool: "api" },
+        { name: "cold", match: { prefix: "/cold/" }, pool: "cold" },
+      ],
+    },
+    { extraServer: heldLocation("/held/api/", "api", "api") + heldLocation("/held/cold/", "cold", "cold") },
+  );
+  t.after(() => gw.stop());
+  adminUrl = gw.adminUrl;
+  const signals = (name: string) => orchestrator.requests.filter((r) => r.path === `/${name}`).map((r) => JSON.parse(r.body));
+  await eventually("both pools scaled to zero", 15000, async () => (signals("api").some((s) => s.desired === 0) && signals("cold").some((s) => s.desired === 0) ? true : undefined));
+  for (const name of ["api", "cold"]) {
+    const del = await httpRequest(`${gw.adminUrl}/autoscale/pools/${name}/peers/127.0.0.1:${backends.ports[0]}`, { method: "DELETE" });
+    assert.equal(del.status, 200, del.body);
+  }
+  await sleep(1500); // every worker's balancer takes the empty membership (1 s ticker)
+
+  const held = await httpRequest(`${gw.url}/held/api/x`, { timeoutMs: 25000 });
+  assert.equal(held.status, 200, "served once the first replica joined");
+  const wake = signals("api").find((s) => s.desired === 1);
+  assert.ok(wake !== undefined, "the held request itself woke the pool");
+  assert.equal(wake.current, 0);
+
+  const cold = await httpRequest(`${gw.url}/held/cold/x`, { timeoutMs: 10000 });
+  assert.equal(cold.status, 503);
+  assert.equal(cold.headers["retry-after"], "1");
   assert.doesNotMatch(gw.errorLog(), /control loop failed|stack traceback/);
 });
