@@ -93,6 +93,7 @@ build = {
       ["resty.autoscale.gateway.admission_status"] = "build/lua/resty/autoscale/gateway/admission_status.lua",
       ["resty.autoscale.gateway.balancing"] = "build/lua/resty/autoscale/gateway/balancing.lua",
       ["resty.autoscale.gateway.boot"] = "build/lua/resty/autoscale/gateway/boot.lua",
+      ["resty.autoscale.gateway.control.activation"] = "build/lua/resty/autoscale/gateway/control/activation.lua",
       ["resty.autoscale.gateway.control.history"] = "build/lua/resty/autoscale/gateway/control/history.lua",
       ["resty.autoscale.gateway.control.loop"] = "build/lua/resty/autoscale/gateway/control/loop.lua",
       ["resty.autoscale.gateway.control.redis_link"] = "build/lua/resty/autoscale/gateway/control/redis_link.lua",

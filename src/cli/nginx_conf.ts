@@ -1,7 +1,7 @@
 // Generates the nginx.conf of a standalone gateway from a (validated) config: one upstream per
 // pool with the bundle's balancer, one location per route, the admin server.
 import { join } from "node:path";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { Runtime } from "./runtime.js";
 import { projectRoot } from "./paths.js";
 
@@ -14,6 +14,7 @@ export interface GatewayConfig {
   cluster?: Record<string, unknown>;
   sources?: Record<string, Record<string, unknown>>;
   tls?: { ca_file?: string };
+  state_dir?: string;
 }
 
 const SYSTEM_CA_BUNDLES = ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"];
@@ -145,7 +146,24 @@ export const PROXY_SETTINGS = `        proxy_http_version 1.1;
         proxy_next_upstream_tries 2;
 `;
 
+/**
+ * Creates the config's state_dir when it is missing. The generated nginx.conf sets no `user`, so
+ * a master started as root runs its workers as nobody: the new directory is handed to nobody
+ * (an existing one is left as its owner made it). standalone_conf.ts does the same.
+ */
+export function prepareStateDir(dir: string | undefined): void {
+  if (dir === undefined || existsSync(dir)) return;
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  if (process.getuid?.() !== 0) return;
+  const nobody = readFileSync("/etc/passwd", "utf8")
+    .split("\n")
+    .map((l) => l.split(":"))
+    .find((f) => f[0] === "nobody");
+  if (nobody !== undefined) chownSync(dir, Number(nobody[2]), Number(nobody[3]));
+}
+
 export function generateNginxConf(cfg: GatewayConfig, o: ConfOptions): string {
+  prepareStateDir(cfg.state_dir);
   const include = join(projectRoot, "build", "nginx", "autoscale.conf");
   const upstreams = Object.keys(cfg.pools)
     .sort()

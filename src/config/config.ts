@@ -69,6 +69,8 @@ export interface Config {
   cluster?: ClusterConfig;
   /** External metric sources by name (src/sources). */
   sources: LuaTable<string, SourceConfig>;
+  /** Directory the workers write state that outlives a restart into (predictive history); default: the nginx prefix. */
+  stateDir?: string;
 }
 
 const NAME_PATTERN = "^[%w_%.%-]+$";
@@ -224,7 +226,8 @@ export function validateConfig(doc: Json): LuaMultiReturn<[Config | undefined, s
   const p = new Problems();
   const root = readObject(p, "(root)", doc, true);
   if (root === undefined) return $multi(undefined, p.list);
-  rejectUnknownKeys(p, "", root, ["$schema", "listen", "admin", "metrics", "pools", "routes", "redis", "cluster", "sources", "tls"]);
+  rejectUnknownKeys(p, "", root, ["$schema", "listen", "admin", "metrics", "pools", "routes", "redis", "cluster", "sources", "tls", "state_dir"]);
+  const stateDir = readString(p, "state_dir", root.get("state_dir"), false, "^/", "an absolute directory path");
   const tlsObj = readObject(p, "tls", root.get("tls"), false);
   if (tlsObj !== undefined) {
     // Read by the nginx.conf generator (lua_ssl_trusted_certificate): only checked here.
@@ -282,6 +285,13 @@ export function validateConfig(doc: Json): LuaMultiReturn<[Config | undefined, s
     }
   }
 
+  // An external forecaster is read through a source: a name that is not one would never forecast.
+  if (sources !== undefined) {
+    for (const name of poolNames) {
+      const fs = pools.get(name).scaling?.predictive?.forecast_source;
+      if (fs !== undefined && sources.get(fs) === undefined) p.add(`pools.${name}.scaling.predictive.forecast_source`, `no source named ${string.format("%q", fs)} in "sources"`);
+    }
+  }
   if (root.get("redis") === undefined) requireRedisForClusterScope(p, routes, redis);
   // Route indices match the config's only when every route was read.
   if (metrics !== undefined && !metrics.enabled && p.list.length === 0) refuseWhatNeedsMetrics(p, poolNames, pools, routes);
@@ -289,5 +299,5 @@ export function validateConfig(doc: Json): LuaMultiReturn<[Config | undefined, s
   if (p.list.length > 0 || listen === undefined || admin === undefined || metrics === undefined || sources === undefined) {
     return $multi(undefined, p.list);
   }
-  return $multi({ listen, admin, metrics, pools, poolNames, routes, redis, cluster, sources }, p.list);
+  return $multi({ listen, admin, metrics, pools, poolNames, routes, redis, cluster, sources, stateDir }, p.list);
 }

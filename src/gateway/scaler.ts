@@ -4,6 +4,7 @@ import { PoolRuntime, GatewayState, METRICS_DICT } from "./state";
 import { readWindow } from "../metrics/counters";
 import { counters, lastAction, lastDecision, clusterState, prometheusLines } from "./control/report";
 import { localFigures, poolControlStatus, sourcesStatus, startControl } from "./control/loop";
+import { stateDirStatus } from "./control/history";
 
 export { startControl, sourcesStatus, prometheusLines };
 
@@ -25,9 +26,16 @@ export function scalingStatus(pool: PoolRuntime): unknown {
   };
 }
 
-/** The control loop's mode: single, leader, standby or degraded (with the reason). */
+/**
+ * The control loop's mode: single, leader, standby or degraded (with the reason), and the state
+ * directory's last write (`state_dir`: path, writable, error) once a history was saved.
+ */
 export function controlStatus(): unknown {
-  return clusterState();
+  const doc = clusterState() as LuaTable<string, unknown> | undefined;
+  const dir = stateDirStatus();
+  if (doc === undefined || dir === undefined) return doc ?? (dir === undefined ? undefined : { state_dir: dir });
+  doc.set("state_dir", dir);
+  return doc;
 }
 
 /**

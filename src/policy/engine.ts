@@ -36,7 +36,10 @@ export interface PolicyInput {
   external?: LuaTable<string, number>;
   /** Request rate per route: with route_costs configured, the cost-weighted sum replaces requests_per_second. */
   route_rates?: LuaTable<string, number>;
-  /** An external forecast of requests_per_second at now + provision_delay + buffer (replaces Holt-Winters). */
+  /**
+   * An external forecast of requests_per_second at now + provision_delay + buffer (replaces the
+   * model); without it, `external[predictive.forecast_source]` when configured.
+   */
   forecast?: number;
 }
 
@@ -231,7 +234,14 @@ export function evaluate(cfg: PolicyConfig, s: PolicyState, input: PolicyInput):
   inputs.p99_latency_ms = input.p99_latency_ms;
   inputs.error_ratio = input.error_ratio;
   inputs.external = input.external;
-  inputs.forecast = input.forecast;
+  // An external forecaster: the input's value, else the configured source's (when fresh).
+  const pred = cfg.predictive;
+  let externalForecast = input.forecast;
+  const forecastSource = pred === undefined ? undefined : pred.forecast_source;
+  if (externalForecast === undefined && forecastSource !== undefined && input.external !== undefined) {
+    externalForecast = input.external.get(forecastSource);
+  }
+  inputs.forecast = externalForecast;
   for (const r of e.rules) clearRule(r);
   e.proposal = current;
   e.stabilized = current;
@@ -242,16 +252,16 @@ export function evaluate(cfg: PolicyConfig, s: PolicyState, input: PolicyInput):
   }
 
   // The forecast (and its uncertainty margin) at now + provisioning delay + buffer.
-  const pred = cfg.predictive;
   let predicted: number | undefined;
   let predNote: string | undefined;
   if (pred !== undefined) {
     const horizonMinute = math.floor((now + pred.provision_delay + pred.buffer) / 60);
-    predicted = pointForecast(pred, s, horizonMinute, input.forecast);
+    predicted = pointForecast(pred, s, horizonMinute, externalForecast);
     if (predicted === undefined) {
       predNote = s.history !== undefined ? `history ${historyMinutes(s.history)} of ${pred.season} minutes` : "no complete minute yet";
     } else {
-      if (input.forecast !== undefined) predNote = "external forecast";
+      if (externalForecast !== undefined) predNote = "external forecast";
+      else if (forecastSource !== undefined) predNote = `no value from ${forecastSource}: built-in forecast`;
       if (minuteBegan) {
         // Remembered to measure the error once that minute is complete.
         const slot = (horizonMinute % s.issuedSlots) + 1;

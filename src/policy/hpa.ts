@@ -9,9 +9,13 @@ export function ceilReplicas(x: number): number {
   return math.ceil(x - 1e-9);
 }
 
-/** Whether a usage ratio is close enough to 1 to leave the count alone (per-direction tolerances). */
+/**
+ * Whether a usage ratio is close enough to 1 to leave the count alone (per-direction tolerances).
+ * Written as HPA's Tolerances.isWithin, bounds first: `ratio - 1 <= 0.1` would differ at the
+ * boundary (1.1 - 1 is 0.10000000000000009), so 550 on a target of 100 x 5 would scale.
+ */
 export function withinTolerance(ratio: number, upTolerance: number, downTolerance: number): boolean {
-  return ratio >= 1 ? ratio - 1 <= upTolerance : 1 - ratio <= downTolerance;
+  return 1 - downTolerance <= ratio && ratio <= 1 + upTolerance;
 }
 
 /**

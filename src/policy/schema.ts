@@ -123,6 +123,12 @@ export interface PredictiveConfig {
    * forecasts the smoothed recent per-minute level (Holt-Winters' level without the season).
    */
   warm_up: "none" | "level";
+  /**
+   * An external forecaster: the name of a source in `sources` (e.g. a json_url source with the
+   * forecaster's URL) whose value is the request rate expected at now + provision_delay + buffer.
+   * It replaces the model while it has a fresh value; the model stands in when it has none.
+   */
+  forecast_source?: string;
 }
 
 export interface TrendConfig {
@@ -143,6 +149,8 @@ export interface ScaleToZeroConfig {
   idle: number;
   /** Requests per second above which a pool at zero wakes up (and counts as busy). */
   activation: number;
+  /** Seconds a request to the pool waits for its first serving peer before a 503 (0: at once). */
+  hold_timeout: number;
 }
 
 export interface PolicyConfig {
@@ -392,7 +400,7 @@ function readRouteCosts(p: Problems, path: string, v: Json): LuaTable<string, nu
 function readPredictive(p: Problems, path: string, v: Json, rpsTarget: number | undefined): PredictiveConfig | undefined {
   const o = readObject(p, path, v, false);
   if (o === undefined) return undefined;
-  rejectUnknownKeys(p, path, o, ["enabled", "target", "provision_delay", "buffer", "season", "alpha", "beta", "gamma", "margin", "quantile", "error_window", "warm_up", "model"]);
+  rejectUnknownKeys(p, path, o, ["enabled", "target", "provision_delay", "buffer", "season", "alpha", "beta", "gamma", "margin", "quantile", "error_window", "warm_up", "model", "forecast_source"]);
   const enabled = readBoolean(p, join(path, "enabled"), o.get("enabled"), true);
   let target: number | undefined;
   if (o.get("target") === undefined && rpsTarget === undefined) {
@@ -411,11 +419,13 @@ function readPredictive(p: Problems, path: string, v: Json, rpsTarget: number | 
   const errorWindow = readInteger(p, join(path, "error_window"), o.get("error_window"), 5, 10080, 60);
   const warmUp = readEnum(p, join(path, "warm_up"), o.get("warm_up"), ["none", "level"] as const, "none");
   const model = readEnum(p, join(path, "model"), o.get("model"), ["holt_winters", "level"] as const, "holt_winters");
+  const forecastSource = readString(p, join(path, "forecast_source"), o.get("forecast_source"), false, NAME_PATTERN, "a source name of letters, digits, '_', '.', '-', ':' or '/'");
+  if (o.get("forecast_source") !== undefined && forecastSource === undefined) return undefined;
   if (quantile === undefined || errorWindow === undefined || warmUp === undefined || model === undefined) return undefined;
   if (margin === undefined || target === undefined || delay === undefined || buffer === undefined || season === undefined || alpha === undefined || beta === undefined || gamma === undefined) {
     return undefined;
   }
-  return { enabled, target, provision_delay: delay, buffer, season, alpha, beta, gamma, margin, quantile, error_window: errorWindow, model, warm_up: warmUp };
+  return { enabled, target, provision_delay: delay, buffer, season, alpha, beta, gamma, margin, quantile, error_window: errorWindow, model, warm_up: warmUp, forecast_source: forecastSource };
 }
 
 function readTrend(p: Problems, path: string, v: Json, rpsTarget: number | undefined): TrendConfig | undefined {
@@ -439,12 +449,13 @@ function readTrend(p: Problems, path: string, v: Json, rpsTarget: number | undef
 function readScaleToZero(p: Problems, path: string, v: Json): ScaleToZeroConfig | undefined {
   const o = readObject(p, path, v, false);
   if (o === undefined) return undefined;
-  rejectUnknownKeys(p, path, o, ["enabled", "idle", "activation"]);
+  rejectUnknownKeys(p, path, o, ["enabled", "idle", "activation", "hold_timeout"]);
   const enabled = readBoolean(p, join(path, "enabled"), o.get("enabled"), true);
   const idle = readNumber(p, join(path, "idle"), o.get("idle"), 1, 86400 * 7, 300);
   const activation = readNumber(p, join(path, "activation"), o.get("activation"), 0, 1e12, 0);
-  if (idle === undefined || activation === undefined) return undefined;
-  return { enabled, idle, activation };
+  const holdTimeout = readNumber(p, join(path, "hold_timeout"), o.get("hold_timeout"), 0, 3600, 30);
+  if (idle === undefined || activation === undefined || holdTimeout === undefined) return undefined;
+  return { enabled, idle, activation, hold_timeout: holdTimeout };
 }
 
 /**

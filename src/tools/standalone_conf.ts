@@ -291,6 +291,16 @@ function writeFile(path: string, text: string, secret: boolean): string | undefi
   return undefined;
 }
 
+/**
+ * Creates the config's state_dir when it is missing, handed to nobody when we run as root (the
+ * workers' user: the generated nginx.conf sets no `user`), as nginx_conf.ts's prepareStateDir.
+ */
+function prepareStateDir(dir: string | undefined): void {
+  if (dir === undefined) return;
+  const q = `'${string.gsub(dir, "'", "'\\''")[0]}'`;
+  os.execute(`[ -d ${q} ] || { mkdir -p -m 755 -- ${q} && { [ "$(id -u)" != 0 ] || chown nobody: -- ${q}; }; }`);
+}
+
 function fail(message: string): number {
   io.stderr.write(`autoscale: ${message}\n`);
   return 1;
@@ -322,6 +332,7 @@ export function main(args: string[]): number {
   const [text] = readFile(configFile);
   const [doc] = cjson.decode(text!);
   const cfg = doc as RawConfig;
+  prepareStateDir(valid.stateDir);
 
   let overridden = false;
   const listen = flags.get("listen");

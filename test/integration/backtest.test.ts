@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -64,4 +64,36 @@ test("bad policies get errors naming the field", () => {
   const ok = run(["--trace", trace, "--policy", policy, "--json"]);
   assert.equal(ok.status, 0, ok.stderr);
   assert.deepEqual(JSON.parse(ok.stdout).policies.map((p: P) => p.name), ["policy", "static-peak", "hpa", "hpa-no-stabilization"]);
+});
+
+test("outputs: the table, the JSON report and the chart (SVG or HTML)", () => {
+  const trace = join(tmp, "ramp.csv");
+  const rows = ["t_seconds,requests_per_second"];
+  for (let m = 0; m < 240; m++) rows.push(`${m * 60},${m < 120 ? 50 + 10 * m : 1250 - 10 * (m - 120)}`);
+  writeFileSync(trace, rows.join("\n") + "\n");
+  const names = ["default", "static-peak", "hpa", "hpa-no-stabilization"];
+  const table = run(["--trace", trace, "--peak-replicas", "10"]);
+  assert.equal(table.status, 0, table.stderr);
+  assert.match(table.stdout, /policy\s+overloaded min\s+over SLO %\s+replica-hours\s+scale actions/);
+  for (const n of names) assert.match(table.stdout, new RegExp(`^${n}\\s+\\d+\\s`, "m"));
+  const report = join(tmp, "report.json");
+  const svg = join(tmp, "chart.svg");
+  const html = join(tmp, "chart.html");
+  const r = run(["--trace", trace, "--peak-replicas", "10", "--report", report, "--chart", svg, "--json"]);
+  assert.equal(r.status, 0, r.stderr);
+  const fromFile = JSON.parse(readFileSync(report, "utf8"));
+  assert.deepEqual(fromFile.policies.map((p: P) => p.name), names);
+  for (const p of fromFile.policies) {
+    for (const k of ["overloadedMinutes", "sloViolationShare", "replicaHours", "scaleActions", "largestShortfall"]) assert.equal(typeof p[k], "number", `${p.name}.${k}`);
+    assert.equal(p.series, undefined, "the chart's series stay out of the report");
+  }
+  assert.equal(fromFile.policies[1].replicaHours, 10 * 4, "static-peak: 10 replicas for 4 h");
+  assert.deepEqual(JSON.parse(r.stdout).policies, fromFile.policies);
+  const chart = readFileSync(svg, "utf8");
+  assert.match(chart, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+  // One panel per dynamic policy, each with demand, ready and asked-for lines; no external reference.
+  assert.equal((chart.match(/<polyline /g) ?? []).length, 9);
+  assert.doesNotMatch(chart, /(href|src)=/);
+  assert.equal(run(["--trace", trace, "--chart", html]).status, 0);
+  assert.match(readFileSync(html, "utf8"), /^<!doctype html>.*<svg /s);
 });

@@ -162,6 +162,9 @@ const cases: Case[] = [
   { name: "pools missing", config: { routes: [] }, path: "pools" },
   { name: "routes missing", config: { pools: base().pools }, path: "routes" },
   { name: "unknown top-level key", config: { ...base(), listn: 80 }, path: "listn" },
+  { name: "state_dir absolute", config: { ...base(), state_dir: "/var/lib/autoscale" }, ok: true },
+  { name: "state_dir relative", config: { ...base(), state_dir: "state" }, path: "state_dir" },
+  { name: "state_dir not a string", config: { ...base(), state_dir: 1 }, path: "state_dir" },
   { name: "listen as a string", config: { ...base(), listen: "8080" }, path: "listen" },
   { name: "admin.listen host:port", config: { ...base(), admin: { listen: "0.0.0.0:9180" } }, ok: true },
   { name: "admin.listen IPv6", config: { ...base(), admin: { listen: "[::1]:9180" } }, ok: true },
@@ -328,6 +331,8 @@ const cases: Case[] = [
   { name: "step ranges overlap", config: withScaling({ step: { metric: "in_flight", threshold: 1, steps: [{ lower: 0, upper: 10, adjustment: 1 }, { lower: 5, adjustment: 2 }] } }), validatorOnly: "pools.api.scaling.step.steps[1]" },
   { name: "trend without a target to borrow", config: withScaling({ target: { metric: "in_flight", value: 10 }, trend: {} }), validatorOnly: "pools.api.scaling.trend.target" },
   { name: "predictive without a target to borrow", config: withScaling({ target: { metric: "in_flight", value: 10 }, predictive: {} }), validatorOnly: "pools.api.scaling.predictive.target" },
+  { name: "forecast source not in sources", config: withScaling({ predictive: { forecast_source: "forecaster" } }), validatorOnly: "pools.api.scaling.predictive.forecast_source" },
+  { name: "forecast source in sources", config: { ...withScaling({ predictive: { forecast_source: "forecaster" } }), sources: { forecaster: { type: "json_url", url: "http://127.0.0.1:9/f", path: "rps" } } }, ok: true },
   { name: "actuator retry base_ms above max_ms", config: withActuator({ ...webhook(), retry: { base_ms: 6000 } }), validatorOnly: "pools.api.scaling.actuator.retry.base_ms" },
   { name: "actuator breaker open_seconds above max_open_seconds", config: withActuator({ ...webhook(), breaker: { open_seconds: 700 } }), validatorOnly: "pools.api.scaling.actuator.breaker.open_seconds" },
 ];

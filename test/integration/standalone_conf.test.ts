@@ -3,7 +3,7 @@
 // the same file for the same config: compared here for a table of configs and options.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { writeFileSync, readFileSync, statSync, rmSync } from "node:fs";
+import { mkdirSync, writeFileSync, readFileSync, statSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { generateNginxConf } from "../../src/cli/nginx_conf.js";
 import { runLuaMain } from "../../src/cli/lua.js";
@@ -110,6 +110,43 @@ test("a bad config or a short token is refused with the validator's message, bef
     const short = runLuaMain("resty.autoscale.tools.standalone_conf", ["--config", file, "--include", include, "--admin-token-env", "AUTOSCALE_TEST_UNSET_VARIABLE"]);
     assert.equal(short.status, 1);
     assert.match(short.stderr, /environment variable AUTOSCALE_TEST_UNSET_VARIABLE is not set/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("both generators create a missing state_dir for the workers (nobody's when run as root) and leave an existing one alone", () => {
+  const dir = tempDir("conf");
+  try {
+    const nobody = readFileSync("/etc/passwd", "utf8").split("\n").map((l) => l.split(":")).find((f) => f[0] === "nobody");
+    const root = process.getuid?.() === 0;
+    const expectedUid = root ? Number(nobody![2]) : process.getuid!();
+    for (const which of ["lua", "node"]) {
+      const stateDir = join(dir, which, "state");
+      const config = { ...cases[0].config, state_dir: stateDir };
+      const file = join(dir, `${which}.json`);
+      writeFileSync(file, JSON.stringify(config));
+      let out: string;
+      if (which === "lua") {
+        const lua = runLuaMain("resty.autoscale.tools.standalone_conf", ["--config", file, "--include", include, ...cases[0].modules.flatMap((m) => ["--load-module", m])]);
+        assert.equal(lua.status, 0, lua.stderr);
+        out = lua.stdout;
+      } else {
+        out = generateNginxConf(config, { prefix: dir, runtime: { binary: "nginx", loadModules: cases[0].modules } });
+      }
+      const st = statSync(stateDir);
+      assert.ok(st.isDirectory(), `${which}: state_dir created`);
+      assert.equal(st.uid, expectedUid, `${which}: state_dir owned by the workers' user`);
+      assert.equal(st.mode & 0o777, 0o755);
+      // The nginx.conf itself does not change with state_dir (the workers read it from the config).
+      assert.equal(out, generateNginxConf(cases[0].config, { prefix: dir, runtime: { binary: "nginx", loadModules: cases[0].modules } }));
+    }
+    // An existing directory keeps its owner and mode.
+    const existing = join(dir, "existing");
+    mkdirSync(existing, { mode: 0o700 });
+    generateNginxConf({ ...cases[0].config, state_dir: existing }, { prefix: dir, runtime: { binary: "nginx", loadModules: [] } });
+    assert.equal(statSync(existing).uid, process.getuid!());
+    assert.equal(statSync(existing).mode & 0o777, 0o700);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

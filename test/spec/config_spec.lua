@@ -32,6 +32,26 @@ describe("config validation", function()
     assert.are.same({"api"}, cfg.poolNames)
   end)
 
+  it("state_dir: absent by default (the nginx prefix), an absolute path kept, anything else named", function()
+    local cfg = validate(GOOD)
+    assert.is_nil(cfg.stateDir)
+    local cases = {
+      {'"/var/lib/autoscale"', "/var/lib/autoscale", nil},
+      {'"state"', nil, 'state_dir: expected an absolute directory path, got "state"'},
+      {'7', nil, "state_dir: expected string, got 7"},
+    }
+    for _, c in ipairs(cases) do
+      local got, problems = validate(GOOD:gsub('^{', '{"state_dir": ' .. c[1] .. ','))
+      if c[2] then
+        assert.are.same({}, problems)
+        assert.are.equal(c[2], got.stateDir)
+      else
+        assert.is_nil(got)
+        assert.are.same({c[3]}, problems)
+      end
+    end
+  end)
+
   it("names the JSON path and the problem", function()
     local text = GOOD:gsub('"port": 8082', '"port": "80a"')
     local cfg, problems = validate(text)

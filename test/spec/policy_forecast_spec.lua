@@ -75,6 +75,26 @@ describe("predictive rule", function()
     assert.are.equal(5, d)
   end)
 
+  it("reads an external forecaster through its source, and falls back to the model without a value", function()
+    local ext = assert(schema.checkPolicy({max_replicas = 100, target = {value = 100},
+      predictive = {model = "level", forecast_source = "forecaster"}}, "scaling"))
+    assert.are.equal("forecaster", ext.predictive.forecast_source)
+    local s = engine.newPolicyState(ext)
+    local d, e = engine.evaluate(ext, s, {now = 0, current = 10, ready = 10, requests_per_second = 1000,
+      external = {forecaster = 1500}})
+    assert.are.equal(15, d)
+    assert.are.equal("predictive", e.winner)
+    assert.are.equal("external forecast", e.rules[2].note)
+    assert.are.equal(1500, e.inputs.forecast)
+    -- the source goes quiet: the level model (the minute 0 mean, 1000) stands in
+    d, e = engine.evaluate(ext, s, {now = 60, current = 15, ready = 15, requests_per_second = 1000, external = {}})
+    assert.are.equal(1000, e.rules[2].value)
+    assert.are.equal("no value from forecaster: built-in forecast", e.rules[2].note)
+    assert.is_nil(e.inputs.forecast)
+    local _, problems = schema.checkPolicy({max_replicas = 10, target = {value = 1}, predictive = {forecast_source = "a b"}}, "scaling")
+    assert.are.same({"scaling.predictive.forecast_source: expected a source name of letters, digits, '_', '.', '-', ':' or '/', got \"a b\""}, problems)
+  end)
+
   it("is off until a day of history, then follows the daily pattern", function()
     local s = engine.newPolicyState(cfg)
     local _, e = engine.evaluate(cfg, s, {now = 0, current = 2, ready = 2, requests_per_second = 150})

@@ -24,6 +24,9 @@ describe("HPA replica calculation", function()
     {"average", 460, 100, 5, 5, 0.1, 5},     -- ratio 0.92: within
     {"average", 440, 100, 5, 5, 0.1, 5},     -- ratio 0.88: ceil(4.4) = 5
     {"average", 390, 100, 5, 5, 0.1, 4},
+    {"average", 550, 100, 5, 5, 0.1, 5},     -- ratio 1.1 exactly: within (HPA: ratio <= 1 + 0.1)
+    {"average", 900, 100, 10, 10, 0.1, 10},  -- ratio 0.9 exactly: within (1 - 0.1 <= ratio)
+    {"value", 330, 300, 3, 3, 0.1, 3},       -- 1.1 by value: within
     {"average", 550, 100, 5, 5, 0.0, 6},     -- no tolerance
     {"average", 1200, 100, 10, 10, 0.1, 12}, -- 12.000000000000002 is still 12
     {"value", 300, 200, 4, 4, 0.1, 6},       -- ceil(1.5 x 4 ready)

@@ -14,6 +14,26 @@ describe("policy schema", function()
     assert.are.equal("average", cfg.target.kind)
   end)
 
+  it("scale_to_zero: hold_timeout defaults to 30 s, 0 to 3600 accepted, beyond named", function()
+    local cases = {
+      {nil, 30, nil},
+      {0, 0, nil},
+      {3600, 3600, nil},
+      {-1, nil, "pools.api.scaling.scale_to_zero.hold_timeout: expected number 0-3600, got -1"},
+      {"5", nil, 'pools.api.scaling.scale_to_zero.hold_timeout: expected number 0-3600, got "5"'},
+    }
+    for _, c in ipairs(cases) do
+      local cfg, problems = schema.checkPolicy({max_replicas = 2, min_replicas = 0, target = {value = 5},
+        scale_to_zero = {idle = 60, hold_timeout = c[1]}}, "pools.api.scaling")
+      if c[2] then
+        assert.are.same({}, problems)
+        assert.are.equal(c[2], cfg.scale_to_zero.hold_timeout)
+      else
+        assert.are.same({c[3]}, problems)
+      end
+    end
+  end)
+
   it("names every problem by its path", function()
     local _, problems = schema.checkPolicy({max_replicas = 10, min_replicas = 20, colour = 1,
       metrics = {{metric = "external", value = 1}, {metric = "in_flight", value = 0}},

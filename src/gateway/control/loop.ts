@@ -201,7 +201,29 @@ export function localFigures(pool: PoolRuntime, span: number, now: number): Pool
   }
   const p99 = percentiles(hist, out.requests).p99;
   out.p99Ms = p99 === undefined ? undefined : p99 * 1000;
+  if (out.requests === 0) addRouteDemand(pool, span, now, out);
   return out;
+}
+
+/**
+ * Activation: a pool whose peers saw no request (scaled to zero, every peer removed or down)
+ * still has demand. Its routes count every request they answered (the 502/503 of a pool
+ * without a peer included) and every request still in their access phase (e.g. held for the
+ * first replica), so those become the pool's rate and in-flight, and the policy wakes it.
+ */
+function addRouteDemand(pool: PoolRuntime, span: number, now: number, out: PoolFigures): void {
+  const s = getState();
+  if (s === undefined) return;
+  const dict = ngx.shared[METRICS_DICT]!;
+  const workers = ngx.worker.count();
+  for (const r of s.routeList) {
+    if (r.pool !== pool) continue;
+    const w = readWindow(dict, r.series, now + 1, span, workers, false);
+    out.rate += w.rate;
+    out.requests += w.requests;
+    out.errors += w.errors;
+    out.inFlight! += readInflight(dict, r.series, workers);
+  }
 }
 
 function routeRates(s: GatewayState, pool: PoolRuntime, span: number, now: number): LuaTable<string, number> {
