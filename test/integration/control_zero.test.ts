@@ -38,7 +38,7 @@ test("idle pool scales to 0, the first request wakes it: a signal to 1 within th
           max_replicas: 3,
           interval: INTERVAL,
           target: { metric: "requests_per_second", value: 100 },
-          scale_to_zero: { idle: IDLE },
+          scale_to_zero: { idle: IDLE, hold_timeout: 0 },
           actuator: { type: "webhook", url: `${hooks.url}/scale` },
         },
       }),
@@ -61,10 +61,12 @@ test("idle pool scales to 0, the first request wakes it: a signal to 1 within th
   await eventually("a decision at zero", 10000, async () => ((await gw.status()).pools.api.scaling.last_decision?.reason === "idle at zero" ? true : undefined));
   assert.equal(signals().length, 1);
 
-  // 2. A request arrives at the empty pool: it is answered (no peer: nginx's 502), and counts.
+  // 2. A request arrives at the empty pool: with hold_timeout 0 it is answered at once (503,
+  // Retry-After), and counts.
   const sentAt = Date.now();
   const res = await httpRequest(`${gw.url}/wake`);
-  assert.equal(res.status, 502);
+  assert.equal(res.status, 503);
+  assert.equal(res.headers["retry-after"], "1");
   const one = await eventually("a scale signal to 1", 10000, async () => signals().find((s) => s.desired === 1));
   const wakeMs = Date.now() - sentAt;
   t.diagnostic(`request at zero to scale signal 1: about ${wakeMs} ms (evaluation interval ${INTERVAL} s, metrics flush 1 s)`);
@@ -82,19 +84,6 @@ test("idle pool scales to 0, the first request wakes it: a signal to 1 within th
   await eventually("served again", 10000, async () => ((await httpRequest(`${gw.url}/again`)).status === 200 ? true : undefined));
   assert.doesNotMatch(gw.errorLog(), /control loop failed|stack traceback/);
 });
-
-// holdForPeer (src/gateway/control/activation.ts) wired the way the access phase would call it.
-const heldLocation = (prefix: string, route: string, pool: string) => `
-        location ^~ ${prefix} {
-            proxy_pass http://autoscale_${pool};
-            access_by_lua_block {
-                require("resty.autoscale").access("${route}")
-                local s = require("resty.autoscale.gateway.state").getState()
-                require("resty.autoscale.gateway.control.activation").holdForPeer(s.routes["${route}"])
-            }
-            log_by_lua_block { require("resty.autoscale").log("${route}") }
-        }
-`;
 
 test("held at zero: the request waits for the first peer and is served; with none in hold_timeout, 503 and Retry-After", async (t) => {
   let adminUrl = "";
@@ -123,7 +112,6 @@ test("held at zero: the request waits for the first peer and is served; with non
         { name: "cold", match: { prefix: "/cold/" }, pool: "cold" },
       ],
     },
-    { extraServer: heldLocation("/held/api/", "api", "api") + heldLocation("/held/cold/", "cold", "cold") },
   );
   t.after(() => gw.stop());
   adminUrl = gw.adminUrl;
@@ -135,13 +123,13 @@ test("held at zero: the request waits for the first peer and is served; with non
   }
   await sleep(1500); // every worker's balancer takes the empty membership (1 s ticker)
 
-  const held = await httpRequest(`${gw.url}/held/api/x`, { timeoutMs: 25000 });
+  const held = await httpRequest(`${gw.url}/api/x`, { timeoutMs: 25000 });
   assert.equal(held.status, 200, "served once the first replica joined");
   const wake = signals("api").find((s) => s.desired === 1);
   assert.ok(wake !== undefined, "the held request itself woke the pool");
   assert.equal(wake.current, 0);
 
-  const cold = await httpRequest(`${gw.url}/held/cold/x`, { timeoutMs: 10000 });
+  const cold = await httpRequest(`${gw.url}/cold/x`, { timeoutMs: 10000 });
   assert.equal(cold.status, 503);
   assert.equal(cold.headers["retry-after"], "1");
   assert.doesNotMatch(gw.errorLog(), /control loop failed|stack traceback/);
