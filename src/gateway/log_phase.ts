@@ -3,7 +3,7 @@
 // shared-dict lock.
 import { GatewayState, PeerRuntime, RouteRuntime, getState } from "./state";
 import { resolveRoute } from "./routing";
-import { RequestContext, releaseContext, takeContext } from "./request_context";
+import { RequestContext, takeContext } from "./request_context";
 import { countBalancedTry, countPeer, countRoute, countTries, inflightFinished } from "./metrics";
 import { feedback } from "./balancing";
 import { finish as finishAdmission } from "./admission";
@@ -25,7 +25,6 @@ export function log(routeName?: string): void {
   finishAdmission(ctx, status, now);
   if (ctx.pick !== undefined) countBalancedTries(s, ctx, route, status, now, counting);
   else if (counting) countUnbalancedTry(s, route);
-  releaseContext(ctx);
 }
 
 /**

@@ -61,67 +61,24 @@ function requestKey(): number {
 }
 
 /**
- * Finished contexts kept for reuse: a new table per request (16 hash slots) was one of the
- * request path's few allocations, and its garbage collection costs more than resetting fields.
- */
-const spare: RequestContext[] = [];
-let spareCount = 0;
-/** Enough for the requests one worker finishes between two of its requests' starts, and bounded after a spike. */
-const SPARE_MAX = 512;
-
-/**
- * A context for the current request, every field named so a new table is created at its full
- * size and a reused one carries nothing over from its previous request.
+ * A context for the current request. The fields every request sets are named here, so the table
+ * is created at that size; admission adds its own only to the requests it guards.
  */
 export function newContext(route: RouteRuntime | undefined): RequestContext {
-  let ctx: RequestContext;
-  const startedAt = ngx.req.start_time();
-  if (spareCount > 0) {
-    ctx = spare[spareCount - 1];
-    spare[spareCount - 1] = undefined as unknown as RequestContext;
-    spareCount -= 1;
-    ctx.route = route as RouteRuntime;
-    ctx.startedAt = startedAt;
-    ctx.pick = undefined;
-    ctx.picker = undefined;
-    ctx.pickedAt = undefined;
-    ctx.tries = 0;
-    ctx.startSecond = undefined;
-    ctx.peer = undefined;
-    ctx.peerSecond = undefined;
-    ctx.admGuard = undefined;
-    ctx.admInflight = undefined;
-    ctx.admStart = undefined;
-    ctx.admRouteProbe = undefined;
-    ctx.admPoolProbe = undefined;
-  } else {
-    ctx = {
-      route: route as RouteRuntime,
-      startedAt,
-      pick: undefined,
-      picker: undefined,
-      pickedAt: undefined,
-      tries: 0,
-      startSecond: undefined,
-      peer: undefined,
-      peerSecond: undefined,
-      admGuard: undefined,
-      admInflight: undefined,
-      admStart: undefined,
-      admRouteProbe: undefined,
-      admPoolProbe: undefined,
-    };
-  }
+  const ctx: RequestContext = {
+    route: route as RouteRuntime,
+    startedAt: ngx.req.start_time(),
+    pick: undefined,
+    picker: undefined,
+    pickedAt: undefined,
+    tries: 0,
+    startSecond: undefined,
+    peer: undefined,
+    peerSecond: undefined,
+  };
   const r = requestKey();
   if (r !== 0) active.set(r, ctx);
   return ctx;
-}
-
-/** log phase, when done with a context from takeContext: it may serve a later request. */
-export function releaseContext(ctx: RequestContext): void {
-  if (spareCount >= SPARE_MAX) return;
-  spare[spareCount] = ctx;
-  spareCount += 1;
 }
 
 /** The context the access phase (or the balancer) made for the current request, if any. */
@@ -162,9 +119,9 @@ export function publishLiveContexts(dict: NgxSharedDict, worker: number, live: n
 }
 
 /**
- * Status: live contexts per worker (-1 when a worker has not told in the last seconds). Beyond
- * the requests in flight, a count that only grows means contexts wait for their sweep: a
- * location runs the bundle's access handler but not its log handler.
+ * Status: live contexts per worker (-1 when a worker has not told in the last seconds). A count
+ * above the requests in flight means contexts wait for their sweep: a location runs the bundle's
+ * access handler but not its log handler.
  */
 export function liveContexts(dict: NgxSharedDict, workers: number): number[] {
   const out: number[] = [];
