@@ -5,26 +5,25 @@
 // the new TAT is at most burst/rate seconds ahead of now. GCRA's one non-additive step,
 // TAT = max(TAT, now) (an idle bucket refills only up to `burst`), is done by the key's
 // lifetime instead of a compare-and-set: the key expires when TAT is reached, so the next
-// `incr` finds it missing and starts from `init = now`. Therefore:
+// `incr` finds it missing and starts from `init = now`.
+//
+// nginx keeps lifetimes in whole milliseconds of its clock, which is also ngx.now()'s (and 0
+// would mean "never expires"), so a key's life ends at the first millisecond at or after its TAT
+// (times here are rounded to the millisecond like ngx.now()). Then a key that exists has its TAT
+// ahead of now, and a TAT equal to now was made by this `incr`. Therefore:
 // - `incr` reserves atomically: two workers always see different TATs (no get-then-set race);
+// - the lifetime is moved only when TAT crosses into a later millisecond: for rates above
+//   1000/s most requests cost one `incr`; then `expire`, and a re-read: if a later reservation
+//   raised TAT meanwhile, the later expiry wins, so a slow `expire` cannot shorten the lifetime
+//   below any admitted TAT;
 // - a refused reservation is taken back with a negative `incr` (it can only make a concurrent
-//   request see the bucket fuller than it is: refusals err towards refusing, never admitting);
-// - after an admission the key's lifetime is moved to the new TAT with `expire`, then re-read:
-//   if a later reservation raised TAT meanwhile, the later expiry wins, so a slow `expire`
-//   cannot shorten the lifetime below any admitted TAT.
-// nginx keeps a key's lifetime in whole milliseconds (seconds x 1000 truncated, 0 meaning
-// "never expires") from its clock's millisecond, which is also ngx.now()'s: times are rounded to
-// the millisecond here, and a lifetime is whole milliseconds, at least one. Up to 1000/s it is
-// rounded down: a key ends within the millisecond before its TAT (an idle bucket refills less
-// than a token early), so a key that exists has its TAT ahead of now and a TAT equal to now was
-// made by this `incr`. Above 1000/s a millisecond early would give several tokens back, so it is
-// rounded up: a key may live up to a millisecond past its TAT, and a request that finds TAT
-// behind now moves it up to now with a second `incr` (the bucket was full). Two requests doing
-// that at once both add their lag: at most a millisecond of tokens too many is reserved
-// (refusing, never admitting, more).
-// The remaining inexactness: a refused reservation seen by the re-read lengthens the lifetime
-// by its cost, which can leave a little refill unclaimed after the bucket goes idle (fewer
-// admissions, never more).
+//   request see the bucket fuller than it is: refusals err towards refusing, never admitting).
+//   Taking back can leave a key alive up to a millisecond past its TAT: a request that finds TAT
+//   behind now moves it up to now with a second `incr` (the bucket was full; two doing that at
+//   once reserve at most a millisecond of tokens too many, refusing, never admitting, more).
+// The remaining inexactness: an idle bucket refills up to a millisecond late, and a refused
+// reservation seen by the re-read lengthens the lifetime by its cost (fewer admissions, never
+// more).
 import { CounterStore } from "./store";
 
 export interface TokenBucket {
@@ -54,23 +53,23 @@ const MIN_TOLERANCE = 0.001;
 /** Lifetime of a key created by a rollback that raced with expiry: gone almost at once. */
 const ROLLBACK_TTL = 0.001;
 
-/** Steps shorter than the dict's millisecond (rates above 1000/s) get lifetimes rounded up. */
-const SHORT_STEP = 0.001 - EPSILON;
+/** The millisecond of nginx's clock at or before `t` (ngx.now() is already on one). */
+function millisecondOf(t: number): number {
+  return math.floor(t * 1000 + 0.5);
+}
 
-/** Seconds to the dict's (and ngx.now()'s) millisecond. */
-function toMillisecond(t: number): number {
-  return math.floor(t * 1000 + 0.5) / 1000;
+/** The first millisecond at or after `t` (a microsecond of float slack counts as on it). */
+function millisecondAfter(t: number): number {
+  return math.ceil(t * 1000 - 0.001);
 }
 
 /**
- * The lifetime to give a key whose TAT is `seconds` ahead, in whole milliseconds, at least one (0
- * would mean forever): rounded down when a step is a millisecond or more (the key may end less
- * than a token early), up when steps are shorter (a millisecond early would give several tokens
- * back). The half millisecond keeps nginx's truncation of seconds x 1000 from losing one to float
- * rounding.
+ * The lifetime, from the millisecond `nowMs`, that ends a key at the first millisecond at or
+ * after `tat`: whole milliseconds, at least one (0 would mean forever). The half millisecond
+ * keeps nginx's truncation of seconds x 1000 from losing one to float rounding.
  */
-export function keyLifetime(seconds: number, step: number): number {
-  const ms = step < SHORT_STEP ? math.ceil(seconds * 1000 - 1e-6) : math.floor(seconds * 1000 + 1e-6);
+function lifetimeTo(tat: number, nowMs: number): number {
+  const ms = millisecondAfter(tat) - nowMs;
   return (ms < 1 ? 1.5 : ms + 0.5) / 1000;
 }
 
@@ -90,25 +89,26 @@ export function newTokenBucket(rate: number, burst: number, dryRun: boolean): To
  */
 export function incoming(lim: TokenBucket, store: CounterStore, key: string, now: number, cost: number, commit: boolean): LuaMultiReturn<[number | undefined, string | undefined, number, number]> {
   const step = cost * lim.interval;
-  now = toMillisecond(now);
+  const nowMs = millisecondOf(now);
+  now = nowMs / 1000;
   let tat: number;
-  let existed = false;
+  let extend = false;
   if (commit) {
-    const [v, err] = store.incr(key, step, now, keyLifetime(step, step));
+    const [v, err] = store.incr(key, step, now, lifetimeTo(now + step, nowMs));
     if (v === undefined) return $multi(undefined, err, 0, 0);
     tat = v;
-    const lag = now - (tat - step);
+    const prev = tat - step;
+    const lag = now - prev;
     if (lag > EPSILON) {
-      // The key outlived its TAT (less than a millisecond ahead is given one): the bucket is
-      // full, TAT restarts at now. If the key expired in between, `init` gives the same result.
-      const [v2, err2] = store.incr(key, lag, now + step - lag, keyLifetime(step, step));
+      // A taken-back reservation left the key alive past its TAT: the bucket is full, TAT
+      // restarts at now. If the key expired in between, `init` gives the same result.
+      const [v2, err2] = store.incr(key, lag, now + step - lag, lifetimeTo(now + step, nowMs));
       if (v2 === undefined) return $multi(undefined, err2, 0, 0);
       tat = v2;
-      existed = true;
+      extend = true;
     } else {
-      // TAT was ahead of now, or equal to it: made by this incr, unless steps are shorter than
-      // the dict's millisecond (see the header comment).
-      existed = lag < -EPSILON || step < SHORT_STEP;
+      // Made by this incr (TAT was now) or existing (ahead): the life ends at TAT's millisecond.
+      extend = lag < -EPSILON && millisecondAfter(tat) > millisecondAfter(prev);
     }
   } else {
     const v = store.get(key)[0];
@@ -121,11 +121,10 @@ export function incoming(lim: TokenBucket, store: CounterStore, key: string, now
     if (lim.dryRun) return $multi(0, "would_reject", 0, ahead - step);
     return $multi(undefined, "rejected", 0, wait);
   }
-  if (existed) {
-    // The key existed: its lifetime must now end at the new TAT (see the header comment).
-    store.expire(key, keyLifetime(ahead, step));
+  if (extend) {
+    store.expire(key, lifetimeTo(tat, nowMs));
     const latest = store.get(key)[0];
-    if (latest !== undefined && latest > tat) store.expire(key, keyLifetime(latest - now, step));
+    if (latest !== undefined && latest > tat) store.expire(key, lifetimeTo(latest, nowMs));
   }
   const remaining = math.floor((lim.tolerance - ahead + EPSILON) / lim.interval);
   return $multi(0, undefined, remaining, ahead);

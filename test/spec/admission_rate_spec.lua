@@ -125,6 +125,39 @@ describe("token bucket", function()
     end
   end)
 
+  it("costs one dict operation per admitted request unless TAT crosses into a later millisecond", function()
+    local function counting(store)
+      local ops = 0
+      for _, name in ipairs({ "incr", "get", "expire" }) do
+        local f = store[name]
+        store[name] = function(...) ops = ops + 1 return f(...) end
+      end
+      return function() return ops end
+    end
+    for _, c in ipairs({
+      -- rate, burst, requests per ms, every `gap` ms, for `ms` ms: dict operations per request at most
+      { rate = 100000, burst = 100000, per_ms = 30, gap = 1, ms = 200, most = 1.07 }, -- TAT runs ahead: 30 requests, one crossing a ms
+      { rate = 50000, burst = 5000, per_ms = 30, gap = 1, ms = 200, most = 1.0 }, -- under the rate: a new key every ms
+      { rate = 100, burst = 10, per_ms = 1, gap = 20, ms = 2000, most = 1.0 }, -- under the rate, slow: a new key every request
+      { rate = 1000, burst = 100000, per_ms = 5, gap = 1, ms = 200, most = 3.0 }, -- steps of 1 ms or more, TAT ahead: incr, expire, get
+    }) do
+      local store = memory.newMemoryStore(T0)
+      local ops = counting(store)
+      local lim = tb.newTokenBucket(c.rate, c.burst, false)
+      local n, admitted = 0, 0
+      for ms = 0, c.ms - 1, c.gap do
+        local t = T0 + ms / 1000
+        store.now = t
+        for _ = 1, c.per_ms do
+          n = n + 1
+          if rate.incoming(lim, store, "k", t, 1, true) then admitted = admitted + 1 end
+        end
+      end
+      assert.are.equal(n, admitted, c.rate .. "/s: nothing refused")
+      assert.is_true(ops() <= c.most * n, c.rate .. "/s: " .. ops() .. " operations for " .. n .. " requests")
+    end
+  end)
+
   it("counts cost in tokens", function()
     local store = memory.newMemoryStore(T0)
     local lim = tb.newTokenBucket(10, 10, false)
