@@ -9,7 +9,7 @@ import { writeFileSync, chmodSync } from "node:fs";
 import { join } from "node:path";
 import { startTraffic } from "../../src/cli/traffic.js";
 import { httpRequest } from "../../src/cli/http_util.js";
-import { eventually, pool, sleep, startGateway, startTestBackends, tempDir } from "./harness.js";
+import { eventually, pool, sleep, startGateway, startTestBackends, tempDir, autoscaleEvents as events, assertNoLoopErrors } from "./harness.js";
 import { json, startKubeApi, startServer } from "./control_servers.js";
 
 let backends: Awaited<ReturnType<typeof startTestBackends>>;
@@ -23,16 +23,7 @@ after(async () => {
   delete process.env.TEST_DRY_SECRET;
 });
 
-function events(log: string, event: string): any[] {
-  return log
-    .split("\n")
-    .filter((l) => l.includes("autoscale_event ") && l.includes(`"event":"${event}"`))
-    .map((l) => JSON.parse(l.slice(l.indexOf("autoscale_event ") + 16).replace(/, context: .*$/, "").replace(/, client: .*$/, "")));
-}
 
-function assertNoLoopErrors(log: string): void {
-  assert.doesNotMatch(log, /control loop failed|scale action of pool \S+ failed|stack traceback/);
-}
 
 test("a Kubernetes token rotated on disk: the 401 re-reads it and the same attempt succeeds", async (t) => {
   const OLD = "old-kube-token-Rt5Yu8Io2Pa4";

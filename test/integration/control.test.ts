@@ -9,7 +9,7 @@ import { request as httpsRequest } from "node:https";
 import { readFileSync } from "node:fs";
 import { startTraffic } from "../../src/cli/traffic.js";
 import { httpRequest } from "../../src/cli/http_util.js";
-import { eventually, freePort, pool, sleep, startGateway, startTestBackends, tempDir } from "./harness.js";
+import { eventually, freePort, pool, sleep, startGateway, startTestBackends, tempDir, autoscaleEvents as events, assertNoLoopErrors } from "./harness.js";
 import { json, makePki, Pki, startKubeApi, startServer } from "./control_servers.js";
 
 let backends: Awaited<ReturnType<typeof startTestBackends>>;
@@ -47,16 +47,7 @@ function getReplicas(port: number): Promise<number> {
   });
 }
 
-function events(log: string, event: string): any[] {
-  return log
-    .split("\n")
-    .filter((l) => l.includes("autoscale_event ") && l.includes(`"event":"${event}"`))
-    .map((l) => JSON.parse(l.slice(l.indexOf("autoscale_event ") + 16).replace(/, context: .*$/, "").replace(/, client: .*$/, "")));
-}
 
-function assertNoLoopErrors(log: string): void {
-  assert.doesNotMatch(log, /control loop failed|scale action of pool \S+ failed|stack traceback/);
-}
 
 test("Kubernetes over HTTPS: overload to scale-out in under 2 s, then scale-in, visible through GET", async (t) => {
   const kube = await startKubeApi({ namespace: "shop", name: "api", token: TOKEN, replicas: 1, tls: { cert: pki.cert, key: pki.key } });

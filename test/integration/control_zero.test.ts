@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { httpRequest } from "../../src/cli/http_util.js";
-import { eventually, pool, sleep, startGateway, startTestBackends } from "./harness.js";
+import { eventually, pool, sleep, startGateway, startTestBackends, autoscaleEvents } from "./harness.js";
 import { json, startServer, TestServer } from "./control_servers.js";
 
 let backends: Awaited<ReturnType<typeof startTestBackends>>;
@@ -20,12 +20,6 @@ after(async () => {
   await backends.stop();
 });
 
-function autoscaleEvents(log: string, event: string): any[] {
-  return log
-    .split("\n")
-    .filter((l) => l.includes("autoscale_event ") && l.includes(`"event":"${event}"`))
-    .map((l) => JSON.parse(l.slice(l.indexOf("autoscale_event ") + 16).replace(/, context: .*$/, "").replace(/, client: .*$/, "")));
-}
 
 test("idle pool scales to 0, the first request wakes it: a signal to 1 within the evaluation interval", async (t) => {
   const INTERVAL = 1;

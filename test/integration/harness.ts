@@ -114,3 +114,16 @@ export async function eventually<T>(what: string, timeoutMs: number, check: () =
 export function pool(ports: number[], extra: Record<string, unknown> = {}) {
   return { peers: ports.map((port) => ({ host: "127.0.0.1", port, weight: 1 })), balancer: "ewma", ...extra };
 }
+
+/** The gateway's structured `autoscale_event` log lines of one event, parsed. */
+export function autoscaleEvents(log: string, event: string): any[] {
+  return log
+    .split("\n")
+    .filter((l) => l.includes("autoscale_event ") && l.includes(`"event":"${event}"`))
+    .map((l) => JSON.parse(l.slice(l.indexOf("autoscale_event ") + 16).replace(/, context: .*$/, "").replace(/, client: .*$/, "")));
+}
+
+/** The control loop and its scale actions never failed (no Lua error, no traceback). */
+export function assertNoLoopErrors(log: string): void {
+  if (/control loop failed|scale action of pool \S+ failed|stack traceback/.test(log)) throw new Error(`the control loop failed:\n${log.slice(-3000)}`);
+}
