@@ -136,8 +136,11 @@ test("Redis hanging then dead: requests flow under local shares without waiting,
     });
     const contAt = Date.now();
     redis.kill("SIGKILL"); // Redis dies
-    await sleep(1500);
-    const dead = await gw.status();
+    // Each worker publishes its mode once a second, as above.
+    const dead = await eventually("local mode once Redis is dead", 5000, async () => {
+      const s = await gw.status();
+      return s.admission.redis.mode === "local" ? s : undefined;
+    });
     const local = await httpRequest(`${gw.url}/x`);
     await traffic;
 
